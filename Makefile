@@ -1,0 +1,51 @@
+# sesacthon.kubeadm_aws — developer entry points. `make lab` and `make test` are the Quick start.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export KUBEADM_AWS_CACHE ?= $(HOME)/.cache/kubeadm-aws
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SCENARIO ?=
+
+.PHONY: help setup lint unit lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup: ## Python venv (cached outside the repo) and collection link; idempotent
+	@scripts/setup.sh
+
+lint: setup ## ansible-lint (production profile), yamllint, ansible-test sanity
+	@scripts/lint.sh
+
+unit: setup ## module tests against a real moto_server
+	@$(VENV)/bin/python -m pytest -q tests/unit
+
+lab-artifacts: setup ## build (once, cached by version) the Kubernetes artifacts and the mirror
+	@lab/build-artifacts.sh
+
+lab-up: setup lab-artifacts ## Docker engine, node images, node containers, moto_server, mirror
+	@lab/lab.sh up
+
+lab-down: ## stop and remove the lab (containers, network, moto); keeps the caches
+	@lab/lab.sh down
+
+lab-smoke: lab-up ## prove the lab's parts are real
+	@lab/lab.sh smoke
+
+lab: lab-up ## the lab cluster, built by playbooks/site.yml
+	@lab/lab.sh cluster
+
+lab-kubeconfig: ## print the path of the lab cluster's admin kubeconfig
+	@lab/lab.sh kubeconfig
+
+molecule: setup lab-up ## molecule scenarios (all, or SCENARIO=name)
+	@scripts/molecule.sh $(SCENARIO)
+
+test: lint unit lab-smoke molecule ## every test
+
+bench: lab-up ## converge benchmark: bench/results.json and docs/benchmarks.md
+	@scripts/bench.sh
+
+clean: lab-down ## remove the venv link and local state (caches outside the repo stay)
+	rm -rf .venv .ansible
