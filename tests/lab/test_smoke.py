@@ -1,0 +1,273 @@
+"""Smoke tests: the lab's parts are real and fit together.
+
+- the mirror serves a signed apt repository from which kubeadm/kubelet/kubectl install;
+- the installed binaries report the pinned version (lab/versions.env);
+- the registry holds every image `kubeadm config images list` names;
+- containerd and runc from the mirror's release archives pull through a hosts.toml mirror of
+  registry.k8s.io and run containers from the mirrored images;
+- moto + the aws_ec2 inventory describe every node container, which Ansible reaches.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+from labutil import REPO, ansible_env, http_get, lab_nodes
+
+KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
+
+
+def _unsafe(value):
+    """ansible-inventory --list marks strings as {'__ansible_unsafe': ...}: unwrap them."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _unsafe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsafe(v) for v in value]
+    return value
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.lstrip("v").split(".")[:2])
+
+
+# ------------------------------------------------------------------------------ apt repository
+@pytest.fixture(scope="session")
+def k8s_packages(smoke_node, mirror, versions):
+    """kubeadm, kubelet and kubectl installed from the mirror's signed apt repository."""
+    repo = f"{mirror}/pkgs.k8s.io/core:/stable:/v{_minor(versions['KUBE_VERSION'])}/deb/"
+    smoke_node.check(
+        f"""
+        install -d -m 0755 /etc/apt/keyrings
+        curl -fsSL '{repo}Release.key' | gpg --dearmor -o {KEYRING}
+        echo 'deb [signed-by={KEYRING}] {repo} /' >/etc/apt/sources.list.d/kubernetes.list
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q kubeadm kubelet kubectl
+        """,
+        timeout=900,
+    )
+    return repo
+
+
+def test_apt_repository_is_signed(smoke_node, k8s_packages):
+    """apt verified the repository's InRelease with the mirror's Release.key (no unsigned fallback)."""
+    policy = smoke_node.check("apt-cache policy kubeadm")
+    assert k8s_packages in policy, policy
+    # gpgv with only the repository key: a valid signature, made by that key.
+    out = smoke_node.run(
+        f"curl -fsSL '{k8s_packages}InRelease' -o /tmp/InRelease && gpgv --keyring {KEYRING} /tmp/InRelease"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Good signature" in out.stderr
+    # The same file with one byte changed must not verify: the check is real.
+    out = smoke_node.run(
+        f"sed '0,/^Date:/s/^Date:/Dat3:/' /tmp/InRelease >/tmp/InRelease.bad && gpgv --keyring {KEYRING} /tmp/InRelease.bad"
+    )
+    assert out.returncode != 0, "a tampered InRelease verified"
+
+
+def test_kubeadm_version_is_pinned(smoke_node, k8s_packages, versions):
+    assert smoke_node.check("kubeadm version -o short").strip() == versions["KUBE_VERSION"]
+
+
+def test_kubelet_version_is_pinned(smoke_node, k8s_packages, versions):
+    assert smoke_node.check("kubelet --version").strip() == f"Kubernetes {versions['KUBE_VERSION']}"
+
+
+def test_kubectl_version_is_pinned(smoke_node, k8s_packages, versions):
+    out = json.loads(smoke_node.check("kubectl version --client -o json"))
+    assert out["clientVersion"]["gitVersion"] == versions["KUBE_VERSION"]
+
+
+# ------------------------------------------------------------------------------ registry
+@pytest.fixture(scope="session")
+def kubeadm_images(smoke_node, k8s_packages, versions) -> list[str]:
+    out = smoke_node.check(f"kubeadm config images list --kubernetes-version {versions['KUBE_VERSION']}")
+    images = out.split()
+    assert images, "kubeadm listed no images"
+    return images
+
+
+def test_registry_holds_every_kubeadm_image(kubeadm_images, registry):
+    missing = []
+    for image in kubeadm_images:
+        host, _, rest = image.partition("/")
+        assert host == "registry.k8s.io", image
+        name, _, tag = rest.rpartition(":")
+        status, body = http_get(f"http://{registry}/v2/{name}/tags/list")
+        tags = json.loads(body).get("tags") or [] if status == 200 else []
+        if tag not in tags:
+            missing.append(f"{image} (registry tags: {tags})")
+            continue
+        # The manifest resolves too (what containerd asks for first).
+        accept = ", ".join(
+            [
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            ]
+        )
+        status, _ = http_get(f"http://{registry}/v2/{name}/manifests/{tag}", headers={"Accept": accept})
+        if status != 200:
+            missing.append(f"{image} (manifest: HTTP {status})")
+    assert not missing, "images kubeadm needs that the registry lacks:\n" + "\n".join(missing)
+
+
+# ------------------------------------------------------------------------------ containerd
+def _release(versions, mirror) -> dict[str, str]:
+    gh = f"{mirror}/github.com"
+    c, r, t = versions["CONTAINERD_VERSION"], versions["RUNC_VERSION"], versions["CRICTL_VERSION"]
+    return {
+        "containerd": f"{gh}/containerd/containerd/releases/download/{c}/containerd-{c.lstrip('v')}-linux-amd64.tar.gz",
+        "runc": f"{gh}/opencontainers/runc/releases/download/{r}/runc.amd64",
+        "runc_sums": f"{gh}/opencontainers/runc/releases/download/{r}/runc.sha256sum",
+        "crictl": f"{gh}/kubernetes-sigs/cri-tools/releases/download/{t}/crictl-{t}-linux-amd64.tar.gz",
+    }
+
+
+@pytest.fixture(scope="session")
+def containerd(smoke_node, k8s_packages, mirror, registry, versions):
+    """containerd + runc from the mirror's release archives (checksums verified), with
+    registry.k8s.io mirrored to the lab registry through hosts.toml, as the roles configure it."""
+    url = _release(versions, mirror)
+    smoke_node.check(
+        f"""
+        cd /tmp
+        curl -fsSLO '{url["containerd"]}' -O '{url["containerd"]}.sha256sum'
+        sha256sum -c "$(basename '{url["containerd"]}').sha256sum"
+        tar -C /usr/local -xzf "$(basename '{url["containerd"]}')"
+        curl -fsSLO '{url["runc"]}' -O '{url["runc_sums"]}'
+        grep ' \\*\\?runc.amd64$' runc.sha256sum | sha256sum -c -
+        install -m 0755 runc.amd64 /usr/local/sbin/runc
+        if ! command -v crictl >/dev/null; then
+          curl -fsSLO '{url["crictl"]}' -O '{url["crictl"]}.sha256'
+          echo "$(cat "$(basename '{url["crictl"]}').sha256")  $(basename '{url["crictl"]}')" | sha256sum -c -
+          tar -C /usr/local/bin -xzf "$(basename '{url["crictl"]}')"
+        fi
+        mkdir -p /etc/containerd/certs.d/registry.k8s.io
+        cat >/etc/containerd/certs.d/registry.k8s.io/hosts.toml <<'EOF'
+        server = "https://registry.k8s.io"
+        [host."http://{registry}"]
+          capabilities = ["pull", "resolve"]
+        EOF
+        cat >/etc/containerd/config.toml <<'EOF'
+        version = 3
+        [plugins.'io.containerd.cri.v1.images'.registry]
+          config_path = '/etc/containerd/certs.d'
+        [plugins.'io.containerd.cri.v1.images'.pinned_images]
+          sandbox = 'registry.k8s.io/pause:{versions["PAUSE_VERSION"]}'
+        EOF
+        cat >/etc/systemd/system/containerd.service <<'EOF'
+        [Unit]
+        Description=containerd (lab smoke test)
+        After=network.target
+        [Service]
+        ExecStart=/usr/local/bin/containerd
+        Delegate=yes
+        KillMode=process
+        [Install]
+        WantedBy=multi-user.target
+        EOF
+        systemctl daemon-reload
+        systemctl restart containerd
+        for i in $(seq 1 30); do ctr version >/dev/null 2>&1 && break; sleep 1; done
+        printf 'runtime-endpoint: unix:///run/containerd/containerd.sock\\nimage-endpoint: unix:///run/containerd/containerd.sock\\n' >/etc/crictl.yaml
+        """,
+        timeout=600,
+    )
+    return smoke_node
+
+
+def test_containerd_is_the_pinned_release(containerd, versions):
+    out = containerd.check("ctr version")
+    assert f"Version:  {versions['CONTAINERD_VERSION']}" in out, out
+    assert versions["RUNC_VERSION"].lstrip("v") in containerd.check("runc --version")
+    status = json.loads(containerd.check("crictl info -o json"))["status"]["conditions"]
+    assert any(c["type"] == "RuntimeReady" and c["status"] for c in status), status
+
+
+def test_pull_through_registry_mirror_and_run_pause(containerd, versions):
+    """The CRI pulls registry.k8s.io/pause via the hosts.toml mirror (registry.k8s.io itself is
+    unreachable here) and runc runs it."""
+    image = f"registry.k8s.io/pause:{versions['PAUSE_VERSION']}"
+    containerd.check(f"crictl pull {image}", timeout=300)
+    assert image in containerd.check("crictl images -o json")
+    containerd.check(f"ctr -n k8s.io run -d {image} smoke-pause")
+    try:
+        tasks = containerd.check("ctr -n k8s.io tasks ls")
+        assert any(line.split()[:1] == ["smoke-pause"] and "RUNNING" in line for line in tasks.splitlines()), tasks
+    finally:
+        containerd.run("ctr -n k8s.io tasks kill -s SIGKILL smoke-pause; sleep 1; ctr -n k8s.io tasks rm -f smoke-pause; ctr -n k8s.io containers rm smoke-pause")
+
+
+def test_run_etcd_from_mirrored_image(containerd, versions):
+    image = f"registry.k8s.io/etcd:{versions['ETCD_IMAGE_TAG']}"
+    containerd.check(f"crictl pull {image}", timeout=300)
+    out = containerd.check(f"ctr -n k8s.io run --rm {image} smoke-etcd etcd --version")
+    assert f"etcd Version: {versions['ETCD_VERSION'].lstrip('v')}" in out, out
+
+
+# ------------------------------------------------------------------------------ moto + inventory
+def test_inventory_lists_every_node_in_its_group(inventory, lab_up):
+    inv = _unsafe(inventory)
+    nodes = lab_nodes(lab_up)
+    groups = {g: set(inv.get(g, {}).get("hosts", [])) for g in ("kube_control_plane", "kube_workers")}
+    assert groups["kube_control_plane"] == {n["name"] for n in nodes if n["role"] == "control-plane"}
+    assert groups["kube_workers"] == {n["name"] for n in nodes if n["role"] == "worker"}
+    hostvars = inv["_meta"]["hostvars"]
+    for node in nodes:
+        hv = hostvars[node["name"]]
+        assert hv["ansible_host"] == node["container"]
+        assert hv["ansible_connection"] == "community.docker.docker"
+        assert hv["node_ip"] == node["ip"]
+        assert hv["ec2_provider_id"] == f"aws:///{lab_up['LAB_AZ']}/{hv['ec2_instance_id']}"
+        want_labels = {k.removeprefix("k8s.io/label/"): v for k, v in node["tags"].items() if k.startswith("k8s.io/label/")}
+        want_taints = [
+            {"key": k.removeprefix("k8s.io/taint/"), "value": v.rpartition(":")[0], "effect": v.rpartition(":")[2]}
+            for k, v in node["tags"].items()
+            if k.startswith("k8s.io/taint/")
+        ]
+        assert hv["node_labels"] == want_labels
+        assert hv["node_taints"] == want_taints
+
+
+def test_node_hostname_is_the_private_dns_name(lab_up):
+    for node in lab_nodes(lab_up):
+        out = subprocess.run(["docker", "exec", node["container"], "hostname"], capture_output=True, text=True)
+        assert out.stdout.strip() == node["name"], out.stderr
+
+
+def test_ansible_reaches_every_node(lab_up, inventory):
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible"), "-i", "inventory/lab.aws_ec2.yml", "kube_cluster", "-m", "ansible.builtin.ping", "-o"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=ansible_env(lab_up),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for node in lab_nodes(lab_up):
+        assert f"{node['name']} | SUCCESS" in result.stdout, result.stdout
+
+
+def test_lab_inventory_matches_production():
+    """inventory/lab.aws_ec2.yml differs from inventory/aws_ec2.yml only where the lab must."""
+    prod = yaml.safe_load((REPO / "inventory" / "aws_ec2.yml").read_text())
+    lab = yaml.safe_load((REPO / "inventory" / "lab.aws_ec2.yml").read_text())
+    lab_only = {"ansible_connection", "ansible_host", "lab_mirror_url", "lab_registry", "lab_aws_endpoint_url"}
+    for key in set(prod) | set(lab):
+        if key in ("regions", "endpoint_url", "filters", "compose"):
+            continue
+        assert prod.get(key) == lab.get(key), key
+    assert set(prod["filters"]) == set(lab["filters"])
+    assert prod["filters"]["instance-state-name"] == lab["filters"]["instance-state-name"]
+    for key in set(prod["compose"]) | set(lab["compose"]):
+        if key not in lab_only:
+            assert prod["compose"].get(key) == lab["compose"].get(key), key
+    assert prod["compose"]["ansible_host"] == "ec2_private_ip_address"
