@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, sesacthon platform team
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: ec2_node_identity
+short_description: Compute the Kubernetes identity of EC2 instances and tag them for the cluster
+version_added: 0.1.0
+description:
+  - For a list of EC2 instances, returns what Kubernetes and the AWS cloud provider
+    (cloud-provider-aws) expect of each node, from B(one) C(DescribeInstances) call for all of them.
+  - Per instance that is the provider ID C(aws:///<availability zone>/<instance id>), the node name (the instance's private DNS
+    name, for example C(ip-10-0-0-5.ec2.internal), which cloud-provider-aws uses as the node name), the
+    private IP address and the availability zone.
+  - Ensures the tag C(kubernetes.io/cluster/<cluster_name>=owned|shared) the cloud provider needs on every
+    instance that lacks it (or has the other value) with B(one) C(CreateTags) call, since that tag is the same
+    for all instances.
+  - Ensures a provider-ID tag (O(provider_id_tag), default C(kubeadm-aws/provider-id)) whose value is the
+    instance's own provider ID. C(CreateTags) applies one tag set to all the resources of a call, so this
+    tag, different for every instance, costs one C(CreateTags) call B(per instance that lacks it)
+    (never for instances already tagged correctly). Set O(provider_id_tag) to an empty string to skip it.
+    First run on N untagged instances therefore makes 1 C(DescribeInstances) and 1 + N C(CreateTags) calls;
+    a re-run makes 1 C(DescribeInstances) call and none else. RV(api_calls) reports the counts.
+  - Instance IDs are checked locally before any call; an unknown instance makes the module fail with a
+    message naming it.
+  - Instances that are C(shutting-down) or C(terminated) are reported but not tagged.
+author:
+  - sesacthon platform team
+options:
+  instance_ids:
+    description:
+      - The instances, C(i-) followed by 8 or 17 hexadecimal digits. Duplicates are ignored.
+      - More than 1000 IDs are described in batches of 1000.
+    type: list
+    elements: str
+    required: true
+  cluster_name:
+    description:
+      - The Kubernetes cluster name, used in the C(kubernetes.io/cluster/<cluster_name>) tag.
+    type: str
+    required: true
+    aliases: [cluster]
+  cluster_tag_value:
+    description:
+      - Value of the C(kubernetes.io/cluster/<cluster_name>) tag; V(owned) when the resources belong to the
+        cluster only, V(shared) when other clusters use them too.
+    type: str
+    choices: [owned, shared]
+    default: owned
+  provider_id_tag:
+    description:
+      - Key of the tag that records each instance's provider ID. Empty string to not manage it.
+    type: str
+    default: kubeadm-aws/provider-id
+  tag:
+    description:
+      - Whether to add the tags. With V(false) the module only reports the identities (and what is missing).
+    type: bool
+    default: true
+notes:
+  - "IAM: C(ec2:DescribeInstances); with O(tag=true) also C(ec2:CreateTags)."
+  - Supports check mode; RV(tags_added) then lists what would be tagged, and no C(CreateTags) call is made.
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Node identities of all cluster hosts (one call), tag them
+  sesacthon.kubeadm_aws.ec2_node_identity:
+    cluster_name: prod
+    instance_ids: "{{ groups['kube_cluster'] | map('extract', hostvars, 'instance_id') | list }}"
+    region: eu-central-1
+  register: identity
+  run_once: true
+  delegate_to: localhost
+
+- name: Use the provider ID in the kubelet configuration
+  ansible.builtin.set_fact:
+    kubelet_provider_id: "{{ identity.by_instance_id[instance_id].provider_id }}"
+    kubelet_node_name: "{{ identity.by_instance_id[instance_id].node_name }}"
+
+- name: Only report, do not tag
+  sesacthon.kubeadm_aws.ec2_node_identity:
+    cluster_name: prod
+    instance_ids: [i-0123456789abcdef0]
+    tag: false
+"""
+
+RETURN = r"""
+instances:
+  description: One entry per instance, in the order of O(instance_ids).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    instance_id:
+      description: Instance ID.
+      type: str
+    provider_id:
+      description: C(aws:///<az>/<instance id>), the C(spec.providerID) of the node.
+      type: str
+    node_name:
+      description: The node name cloud-provider-aws expects (the private DNS name); null if the instance has none.
+      type: str
+    private_dns_name:
+      description: Private DNS name.
+      type: str
+    private_ip:
+      description: Primary private IPv4 address.
+      type: str
+    availability_zone:
+      description: Availability zone.
+      type: str
+    state:
+      description: Instance state (running, stopped, ...).
+      type: str
+    tags:
+      description: The instance's tags (after this task).
+      type: dict
+  sample:
+    - instance_id: i-0123456789abcdef0
+      provider_id: aws:///eu-central-1a/i-0123456789abcdef0
+      node_name: ip-10-0-0-5.eu-central-1.compute.internal
+      private_dns_name: ip-10-0-0-5.eu-central-1.compute.internal
+      private_ip: 10.0.0.5
+      availability_zone: eu-central-1a
+      state: running
+by_instance_id:
+  description: The same entries keyed by instance ID.
+  returned: always
+  type: dict
+tags_added:
+  description: Instance IDs that got (or in check mode would get) each tag.
+  returned: always
+  type: dict
+  contains:
+    cluster_tag:
+      description: Instances tagged with C(kubernetes.io/cluster/<cluster_name>).
+      type: list
+      elements: str
+    provider_id_tag:
+      description: Instances tagged with O(provider_id_tag).
+      type: list
+      elements: str
+  sample: {"cluster_tag": ["i-0123456789abcdef0"], "provider_id_tag": ["i-0123456789abcdef0"]}
+api_calls:
+  description: Number of EC2 API calls made (retries not counted).
+  returned: always
+  type: dict
+  sample: {"describe_instances": 1, "create_tags": 2}
+"""
+
+import re
+
+try:
+    import botocore
+except ImportError:
+    pass  # handled by AnsibleAWSModule
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws import (
+    KubeadmAwsError,
+    retry_decorator,
+    validate_cluster_name,
+)
+
+INSTANCE_ID_RE = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+BATCH = 1000
+UNTAGGABLE_STATES = ("shutting-down", "terminated")
+
+
+def describe(module, client, ids, calls):
+    found = {}
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i:i + BATCH]
+        kwargs = dict(InstanceIds=chunk)
+        try:
+            while True:
+                calls["describe_instances"] += 1
+                resp = client.describe_instances(aws_retry=True, **kwargs)
+                for res in resp.get("Reservations", []):
+                    for inst in res.get("Instances", []):
+                        found[inst["InstanceId"]] = inst
+                if not resp.get("NextToken"):
+                    break
+                kwargs["NextToken"] = resp["NextToken"]
+        except botocore.exceptions.ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code.startswith("InvalidInstanceID"):
+                named = re.findall(r"i-[0-9a-zA-Z]+", e.response["Error"].get("Message", ""))
+                missing = [x for x in named if x in chunk] or chunk
+                module.fail_json(
+                    msg="Unknown instance id(s) in instance_ids: %s (%s)" % (", ".join(missing), code),
+                    missing_instance_ids=missing, field="instance_ids")
+            module.fail_json_aws(e, msg="DescribeInstances failed for %s" % ", ".join(chunk))
+        except botocore.exceptions.BotoCoreError as e:
+            module.fail_json_aws(e, msg="DescribeInstances failed for %s" % ", ".join(chunk))
+    return found
+
+
+def create_tags(module, client, ids, tags, calls):
+    for i in range(0, len(ids), BATCH):
+        chunk = ids[i:i + BATCH]
+        calls["create_tags"] += 1
+        try:
+            client.create_tags(Resources=chunk, Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                               aws_retry=True)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            module.fail_json_aws(e, msg="CreateTags %s failed for %s" % (", ".join(tags), ", ".join(chunk)))
+
+
+def main():
+    argument_spec = dict(
+        instance_ids=dict(type="list", elements="str", required=True),
+        cluster_name=dict(type="str", required=True, aliases=["cluster"]),
+        cluster_tag_value=dict(type="str", default="owned", choices=["owned", "shared"]),
+        provider_id_tag=dict(type="str", default="kubeadm-aws/provider-id"),
+        tag=dict(type="bool", default=True),
+    )
+    module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    try:
+        validate_cluster_name(p["cluster_name"])
+        ids = []
+        for raw in p["instance_ids"]:
+            iid = (raw or "").strip()
+            if not INSTANCE_ID_RE.match(iid):
+                raise KubeadmAwsError(
+                    "instance_ids: %r is not an EC2 instance id (i- followed by 8 or 17 hex digits)" % raw,
+                    "instance_ids")
+            if iid not in ids:
+                ids.append(iid)
+        if not ids:
+            raise KubeadmAwsError("instance_ids must not be empty", "instance_ids")
+        pid_tag = (p["provider_id_tag"] or "").strip()
+        if pid_tag.lower().startswith("aws:") or len(pid_tag) > 128:
+            raise KubeadmAwsError("provider_id_tag %r is not a valid tag key" % pid_tag, "provider_id_tag")
+    except KubeadmAwsError as e:
+        module.fail_json(msg=str(e), field=e.field)
+
+    calls = {"describe_instances": 0, "create_tags": 0}
+    client = module.client("ec2", retry_decorator=retry_decorator())
+    found = describe(module, client, ids, calls)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        module.fail_json(msg="Unknown instance id(s) in instance_ids: %s" % ", ".join(missing),
+                         missing_instance_ids=missing, field="instance_ids")
+
+    cluster_key = "kubernetes.io/cluster/%s" % p["cluster_name"]
+    entries = []
+    need_cluster = []
+    need_pid = []
+    for iid in ids:
+        inst = found[iid]
+        az = (inst.get("Placement") or {}).get("AvailabilityZone")
+        tags = boto3_tag_list_to_ansible_dict(inst.get("Tags", []))
+        state = (inst.get("State") or {}).get("Name")
+        entry = {
+            "instance_id": iid,
+            "provider_id": "aws:///%s/%s" % (az, iid),
+            "node_name": inst.get("PrivateDnsName") or None,
+            "private_dns_name": inst.get("PrivateDnsName") or None,
+            "private_ip": inst.get("PrivateIpAddress"),
+            "availability_zone": az,
+            "state": state,
+            "tags": tags,
+        }
+        if entry["node_name"] is None:
+            module.warn("instance %s has no private DNS name; cloud-provider-aws cannot name its node" % iid)
+        if state not in UNTAGGABLE_STATES:
+            if tags.get(cluster_key) != p["cluster_tag_value"]:
+                need_cluster.append(iid)
+            if pid_tag and tags.get(pid_tag) != entry["provider_id"]:
+                need_pid.append(iid)
+        elif p["tag"]:
+            module.warn("instance %s is %s; not tagging it" % (iid, state))
+        entries.append(entry)
+
+    by_id = dict((e["instance_id"], e) for e in entries)
+    changed = False
+    added = {"cluster_tag": [], "provider_id_tag": []}
+    if p["tag"]:
+        added = {"cluster_tag": need_cluster, "provider_id_tag": need_pid}
+        changed = bool(need_cluster or need_pid)
+        if not module.check_mode:
+            if need_cluster:
+                create_tags(module, client, need_cluster, {cluster_key: p["cluster_tag_value"]}, calls)
+            for iid in need_pid:
+                create_tags(module, client, [iid], {pid_tag: by_id[iid]["provider_id"]}, calls)
+        for iid in need_cluster:
+            by_id[iid]["tags"][cluster_key] = p["cluster_tag_value"]
+        for iid in need_pid:
+            by_id[iid]["tags"][pid_tag] = by_id[iid]["provider_id"]
+
+    module.exit_json(changed=changed, instances=entries, by_instance_id=by_id, tags_added=added, api_calls=calls)
+
+
+if __name__ == "__main__":
+    main()
