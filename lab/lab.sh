@@ -151,7 +151,10 @@ node_list() {
 ensure_network() {
   if docker network inspect "$LAB_NETWORK" >/dev/null 2>&1; then return 0; fi
   log "creating Docker network $LAB_NETWORK ($LAB_SUBNET)"
+  # Containers without a fixed address (molecule's, for example) get one from LAB_IP_RANGE, away
+  # from the nodes' fixed ones (.11-.99) and the smoke node's (.200).
   docker network create --driver bridge --subnet "$LAB_SUBNET" --gateway "$LAB_GATEWAY" \
+    --ip-range "$LAB_IP_RANGE" \
     --label "$LABEL.lab=1" "$LAB_NETWORK" >/dev/null
 }
 
@@ -370,17 +373,26 @@ cmd_up() {
 }
 
 cmd_down() {
-  local t0 name; t0=$(now)
+  local t0; t0=$(now)
   if docker info >/dev/null 2>&1; then
-    for name in $(docker ps -a --filter "label=$LABEL.lab=1" --format '{{.Names}}'); do
-      log "removing $name"
-      remove_container "$name"
-    done
-    # Volumes of containers removed by other means.
+    local names
+    names="$(docker ps -a --filter "label=$LABEL.lab=1" --format '{{.Names}}' | xargs)"
+    if [ -n "$names" ]; then
+      log "removing $names"
+      # shellcheck disable=SC2086 # one call: the engine stops the containers in parallel
+      docker rm -f -v $names >/dev/null
+    fi
     docker volume ls -q --filter "label=$LABEL.lab=1" | xargs -r docker volume rm -f >/dev/null
     if docker network inspect "$LAB_NETWORK" >/dev/null 2>&1; then
-      log "removing network $LAB_NETWORK"
-      docker network rm "$LAB_NETWORK" >/dev/null
+      local users
+      users="$(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$LAB_NETWORK")"
+      if [ -n "${users// /}" ]; then
+        # e.g. molecule's test containers: leave them (and so the network) to their owner.
+        log "WARNING: keeping network $LAB_NETWORK: other containers use it: $users"
+      else
+        log "removing network $LAB_NETWORK"
+        docker network rm "$LAB_NETWORK" >/dev/null
+      fi
     fi
   fi
   stop_service registry

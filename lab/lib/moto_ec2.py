@@ -4,7 +4,7 @@
 moto keeps its state in memory: after a restart the VPC, subnet and instances are gone, so
 `ensure` looks everything up first and only creates what is missing. Instances are matched to
 containers by the lab-only tag ``lab/container``; an instance whose container is no longer in the
-configuration is terminated.
+configuration is stopped (and started again when the node comes back).
 
 Credentials and endpoint come from the environment (lab/lab.env: AWS_ENDPOINT_URL, AWS_* keys).
 
@@ -119,11 +119,18 @@ def ensure(args: argparse.Namespace) -> int:
             continue
         by_container[container] = {"instance": inst, "tags": tags}
 
+    # Instances of nodes the configuration no longer has are stopped, not terminated: moto does not
+    # release a terminated instance's private IP, and a stopped instance drops out of the inventory
+    # (it selects running instances) and is started again if the node comes back.
     wanted = {n["container"] for n in nodes}
-    stale = [v["instance"]["InstanceId"] for k, v in by_container.items() if k not in wanted]
+    stale = [
+        v["instance"]["InstanceId"]
+        for k, v in by_container.items()
+        if k not in wanted and v["instance"]["State"]["Name"] in ("pending", "running")
+    ]
     if stale:
-        ec2.terminate_instances(InstanceIds=stale)
-        print(f"terminated {len(stale)} instance(s) of removed nodes", file=sys.stderr)
+        ec2.stop_instances(InstanceIds=stale)
+        print(f"stopped {len(stale)} instance(s) of removed nodes", file=sys.stderr)
 
     image_id = None
     result = []
@@ -150,6 +157,9 @@ def ensure(args: argparse.Namespace) -> int:
             created += 1
         else:
             inst = current["instance"]
+            if inst["State"]["Name"] in ("stopping", "stopped"):
+                ec2.start_instances(InstanceIds=[inst["InstanceId"]])
+                print(f"started instance {inst['InstanceId']} of {node['container']} again", file=sys.stderr)
             # Reconcile tags: set the wanted ones, drop label/taint/role tags no longer wanted.
             have = current["tags"]
             if any(have.get(k) != v for k, v in tags.items()):

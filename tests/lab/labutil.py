@@ -84,5 +84,4 @@ def ansible_env(lab_env) -> dict[str, str]:
         **lab_env,
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "ANSIBLE_DEPRECATION_WARNINGS": "false",
-        "ANSIBLE_CALLBACKS_ENABLED": "",
     }

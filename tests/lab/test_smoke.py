@@ -37,7 +37,7 @@ def _minor(version: str) -> str:
 
 # ------------------------------------------------------------------------------ apt repository
 @pytest.fixture(scope="session")
-def k8s_packages(smoke_node, mirror, versions):
+def k8s_packages(mirror, versions, smoke_node):
     """kubeadm, kubelet and kubectl installed from the mirror's signed apt repository."""
     repo = f"{mirror}/pkgs.k8s.io/core:/stable:/v{_minor(versions['KUBE_VERSION'])}/deb/"
     smoke_node.check(
@@ -131,7 +131,7 @@ def _release(versions, mirror) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def containerd(smoke_node, k8s_packages, mirror, registry, versions):
+def containerd(mirror, registry, versions, k8s_packages, smoke_node):
     """containerd + runc from the mirror's release archives (checksums verified), with
     registry.k8s.io mirrored to the lab registry through hosts.toml, as the roles configure it."""
     url = _release(versions, mirror)
