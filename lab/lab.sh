@@ -138,8 +138,12 @@ build_node_image() {
 # Prints "name role ip short" lines for the configured topology.
 node_list() {
   local i
-  [ "$LAB_CONTROL_PLANES" -ge 1 ] && [ "$LAB_CONTROL_PLANES" -le 9 ] || die "LAB_CONTROL_PLANES must be 1..9"
-  [ "$LAB_WORKERS" -ge 0 ] && [ "$LAB_WORKERS" -le 79 ] || die "LAB_WORKERS must be 0..79"
+  if ! [ "$LAB_CONTROL_PLANES" -ge 1 ] 2>/dev/null || [ "$LAB_CONTROL_PLANES" -gt 9 ]; then
+    die "LAB_CONTROL_PLANES must be 1..9"
+  fi
+  if ! [ "$LAB_WORKERS" -ge 0 ] 2>/dev/null || [ "$LAB_WORKERS" -gt 79 ]; then
+    die "LAB_WORKERS must be 0..79"
+  fi
   for i in $(seq 1 "$LAB_CONTROL_PLANES"); do
     echo "kubeadm-aws-lab-cp$i control-plane 10.213.0.$((10 + i)) cp$i"
   done
@@ -288,7 +292,7 @@ stop_service() {
     log "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
     for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$STATE/$name.pid"
 }
@@ -311,6 +315,7 @@ ensure_mirror() {
 # $KUBEADM_AWS_CACHE/build/distribution-<DISTRIBUTION_VERSION>/bin/ (lab/versions.env).
 find_registry_bin() {
   local version="" c
+  # shellcheck source=lab/versions.env
   [ -f "$LAB_DIR/versions.env" ] && version="$(. "$LAB_DIR/versions.env" && echo "${DISTRIBUTION_VERSION:-}")"
   for c in "${LAB_REGISTRY_BIN:-}" "$CACHE/build/distribution-$version/bin/registry"; do
     [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
@@ -319,27 +324,18 @@ find_registry_bin() {
 }
 
 ensure_registry() {
-  local bin
+  local bin config="$LAB_DIR/build/registry/config.yml"
   if ! bin="$(find_registry_bin)"; then
     log "WARNING: no registry binary yet (run 'make lab-artifacts'); the image registry is not started"
     return 0
   fi
+  [ -f "$config" ] || die "$config is missing (the registry configuration of lab/build-artifacts.sh)"
   mkdir -p "$CACHE/registry"
-  cat >"$STATE/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $CACHE/registry
-  delete:
-    enabled: false
-http:
-  addr: $LAB_GATEWAY:$LAB_REGISTRY_PORT
-EOF
-  start_service registry "http://$LAB_GATEWAY:$LAB_REGISTRY_PORT/v2/" "$bin" serve "$STATE/registry.yml"
+  # Same configuration as the build's temporary registry; storage and address from the environment.
+  start_service registry "http://$LAB_GATEWAY:$LAB_REGISTRY_PORT/v2/" \
+    env REGISTRY_HTTP_ADDR="$LAB_GATEWAY:$LAB_REGISTRY_PORT" \
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$CACHE/registry" OTEL_TRACES_EXPORTER=none \
+    "$bin" serve "$config"
 }
 
 # EC2 instances in moto, one per node container; re-registered when moto lost its state.

@@ -118,6 +118,14 @@ def test_registry_holds_every_kubeadm_image(kubeadm_images, registry):
     assert not missing, "images kubeadm needs that the registry lacks:\n" + "\n".join(missing)
 
 
+def test_registry_holds_the_lab_cni_images(registry, versions):
+    """The lab CNI (flannel) images, under registry.k8s.io/lab/ (lab/build-artifacts.sh)."""
+    wanted = {"lab/flannel": versions["FLANNEL_VERSION"], "lab/flannel-cni-plugin": versions["FLANNEL_CNI_PLUGIN_VERSION"]}
+    for name, tag in wanted.items():
+        status, body = http_get(f"http://{registry}/v2/{name}/tags/list")
+        assert status == 200 and tag in (json.loads(body).get("tags") or []), f"{name}:{tag}: HTTP {status} {body[:200]!r}"
+
+
 # ------------------------------------------------------------------------------ containerd
 def _release(versions, mirror) -> dict[str, str]:
     gh = f"{mirror}/github.com"
@@ -208,7 +216,11 @@ def test_pull_through_registry_mirror_and_run_pause(containerd, versions):
 def test_run_etcd_from_mirrored_image(containerd, versions):
     image = f"registry.k8s.io/etcd:{versions['ETCD_IMAGE_TAG']}"
     containerd.check(f"crictl pull {image}", timeout=300)
-    out = containerd.check(f"ctr -n k8s.io run --rm {image} smoke-etcd etcd --version")
+    # ctr appends its arguments to the image's ENTRYPOINT when it has one (the lab's etcd image
+    # does, upstream's does not): `--version` alone for the first, `etcd --version` for the second.
+    out = containerd.run(f"ctr -n k8s.io run --rm {image} smoke-etcd --version").stdout
+    if "etcd Version" not in out:
+        out = containerd.check(f"ctr -n k8s.io run --rm {image} smoke-etcd2 etcd --version")
     assert f"etcd Version: {versions['ETCD_VERSION'].lstrip('v')}" in out, out
 
 
