@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Run molecule scenarios against lab node containers: every scenario under molecule/, or the
+# ones named on the command line.
+#
+#   scripts/molecule.sh                    # all scenarios (what `make molecule` runs)
+#   scripts/molecule.sh container_runtime  # one scenario
+#   MOLECULE_COMMAND=converge scripts/molecule.sh os_prep   # another molecule command
+#
+# Needs the lab (`make lab-up`): the node image kubeadm-aws-node:debian12, the Docker network
+# kubeadm-aws-lab, and for container_runtime/kube_packages the mirror and registry on its gateway.
+# Node containers are named molecule-<scenario> and carry the label owner=molecule.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+[ -x .venv/bin/molecule ] || scripts/setup.sh
+export PATH="$ROOT/.venv/bin:$PATH"
+# The lab's shared endpoints (LAB_NETWORK, LAB_MIRROR_URL, LAB_REGISTRY), read by converge.yml.
+if [ -f lab/lab.env ]; then
+  # shellcheck source=/dev/null
+  . lab/lab.env
+fi
+export MOLECULE_LAB_NETWORK="${LAB_NETWORK:-kubeadm-aws-lab}"
+export LAB_MIRROR_URL="${LAB_MIRROR_URL:-http://10.213.0.1:8080}"
+export LAB_REGISTRY="${LAB_REGISTRY:-10.213.0.1:5000}"
+export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
+command="${MOLECULE_COMMAND:-test}"
+
+log() { printf '>> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+docker info >/dev/null 2>&1 || { echo "!! Docker engine not reachable: run 'make lab-up'" >&2; exit 1; }
+
+if [ $# -gt 0 ]; then
+  scenarios=("$@")
+else
+  scenarios=()
+  for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
+fi
+for s in "${scenarios[@]}"; do
+  [ -f "molecule/$s/molecule.yml" ] || { echo "!! unknown scenario '$s' (have: $(ls molecule | grep -v shared | xargs))" >&2; exit 2; }
+done
+
+failed=() summary=()
+for s in "${scenarios[@]}"; do
+  log "molecule $command -s $s"
+  t0=$SECONDS
+  if molecule "$command" -s "$s"; then rc=0; else rc=$?; failed+=("$s"); fi
+  dt=$((SECONDS - t0))
+  summary+=("$(printf '%-20s %-6s %4ss' "$s" "$([ "$rc" = 0 ] && echo ok || echo FAILED)" "$dt")")
+  log "$s: $([ "$rc" = 0 ] && echo ok || echo "FAILED (rc=$rc)") in ${dt}s"
+done
+
+echo
+echo "molecule $command summary:"
+printf '  %s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "!! failed: ${failed[*]}" >&2
+  exit 1
+fi
