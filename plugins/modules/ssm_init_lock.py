@@ -316,13 +316,15 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        required_if=[("state", "acquired", ["holder"]), ("state", "released", ["holder", "force"], True)],
+        required_if=[("state", "acquired", ["holder"])],
     )
     p = module.params
     try:
         prefix = resolve_prefix(p["cluster_name"], p["prefix"])
         if p["holder"] is not None and not HOLDER_RE.match(p["holder"]):
             raise KubeadmAwsError("holder %r: use 1-128 characters a-z A-Z 0-9 _ . - : @ /" % p["holder"], "holder")
+        if p["state"] == "released" and not p["holder"] and not p["force"]:
+            raise KubeadmAwsError("state=released needs holder (or force=true)", "holder")
         ttl = parse_duration(p["ttl"], "ttl")
         if not ttl:
             raise KubeadmAwsError("ttl must be longer than 0 seconds", "ttl")

@@ -1,0 +1,143 @@
+"""sesacthon.kubeadm_aws.ssm_init_lock against moto_server, including real concurrent callers."""
+
+import datetime
+import json
+
+MOD = "ssm_init_lock"
+
+
+def lock_name(cluster):
+    return "/kubeadm-aws/%s/init/lock" % cluster
+
+
+def read_lock(ssm, cluster):
+    ps = ssm.get_parameters(Names=[lock_name(cluster)])["Parameters"]
+    return json.loads(ps[0]["Value"]) if ps else None
+
+
+def iso(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def put_stale_lock(ssm, cluster, holder="old-run", lock_id="0123456789abcdef0123456789abcdef"):
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)
+    ssm.put_parameter(Name=lock_name(cluster), Type="String", Value=json.dumps({
+        "schema": 1, "holder": holder, "lock_id": lock_id, "acquired_at": iso(past),
+        "expires_at": iso(past + datetime.timedelta(minutes=30))}))
+
+
+def test_acquire_reentrant_contended_release(run_module, ssm, cluster, proxy):
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", ttl="10m"))
+    assert r.rc == 0 and r["acquired"] is True and r["changed"] is True and r["holder"] == "run-a"
+    assert 590 <= r["lock"]["ttl_seconds"] <= 600 and r["initialized"] is False
+    put = proxy.find("PutParameter")
+    assert len(put) == 1 and put[0].params["Overwrite"] is False and put[0].params["Name"] == lock_name(cluster)
+
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a"))
+    assert r["acquired"] is True and r["changed"] is False  # re-entrant
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-b"))
+    assert r.rc == 0 and r["acquired"] is False and r["holder"] == "run-a" and r["changed"] is False
+
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-b", state="released"))
+    assert r.rc != 0 and "run-a" in r["msg"] and read_lock(ssm, cluster)["holder"] == "run-a"
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", state="released"), check=True)
+    assert r["changed"] is True and read_lock(ssm, cluster) is not None
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", state="released"))
+    assert r["changed"] is True and r["released"] is True and read_lock(ssm, cluster) is None
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", state="released"))
+    assert r["changed"] is False and r["released"] is False
+
+    run_module(MOD, dict(cluster_name=cluster, holder="run-c"))
+    r = run_module(MOD, dict(cluster_name=cluster, state="released", force=True))
+    assert r["changed"] is True and read_lock(ssm, cluster) is None
+
+
+def test_check_mode(run_module, ssm, cluster, proxy):
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a"), check=True)
+    assert r["acquired"] is True and r["changed"] is True
+    assert proxy.count("PutParameter") == 0 and read_lock(ssm, cluster) is None
+
+
+def test_concurrent_callers_exactly_one_wins(run_module, ssm, cluster, proxy):
+    rounds, callers, contended = 4, 3, 0
+    for rnd in range(rounds):
+        c = "%s-r%d" % (cluster, rnd)
+        proxy.reset()
+        procs = [run_module.start(MOD, dict(cluster_name=c, holder="caller-%d" % i)) for i in range(callers)]
+        results = [run_module.finish(p) for p in procs]
+        assert all(r.rc == 0 for r in results), [r.stderr for r in results]
+        winners = [r for r in results if r["acquired"]]
+        assert len(winners) == 1, results
+        holder = read_lock(ssm, c)["holder"]
+        assert winners[0]["holder"] == holder
+        assert all(r["holder"] == holder for r in results)
+        creates = [x for x in proxy.find("PutParameter") if x.params["Name"] == lock_name(c)]
+        assert all(x.params["Overwrite"] is False for x in creates)
+        if len(creates) > 1:
+            contended += 1  # several callers really raced on the create-if-absent
+    # the callers start at the same time; at least one round must have had a real race
+    assert contended >= 1
+
+
+def test_stale_lock_takeover(run_module, ssm, cluster, proxy):
+    put_stale_lock(ssm, cluster)
+    r = run_module(MOD, dict(cluster_name=cluster, holder="new-run"), check=True)
+    assert r["acquired"] is True and r["taken_over"] is True and read_lock(ssm, cluster)["holder"] == "old-run"
+    r = run_module(MOD, dict(cluster_name=cluster, holder="new-run", ttl="5m"))
+    assert r.rc == 0 and r["acquired"] is True and r["taken_over"] is True and r["previous_holder"] == "old-run"
+    lock = read_lock(ssm, cluster)
+    assert lock["holder"] == "new-run" and lock["lock_id"] != "0123456789abcdef0123456789abcdef"
+    # the claim was created with Overwrite=False and removed afterwards
+    claims = [x for x in proxy.find("PutParameter") if "/init/takeover/" in x.params["Name"]]
+    assert len(claims) == 1 and claims[0].params["Overwrite"] is False
+    assert ssm.get_parameters_by_path(Path="/kubeadm-aws/%s/init/takeover" % cluster)["Parameters"] == []
+
+
+def test_takeover_blocked_by_concurrent_claim(run_module, ssm, cluster):
+    """Another caller is taking over the same stale value (its claim exists): we must not."""
+    put_stale_lock(ssm, cluster, lock_id="feedfeedfeedfeedfeedfeedfeedfeed")
+    ssm.put_parameter(Name="/kubeadm-aws/%s/init/takeover/feedfeedfeedfeedfeedfeedfeedfeed" % cluster,
+                      Type="String", Value='{"holder": "other"}')
+    r = run_module(MOD, dict(cluster_name=cluster, holder="new-run"))
+    assert r.rc == 0 and r["acquired"] is False and read_lock(ssm, cluster)["holder"] == "old-run"
+
+
+def test_concurrent_takeover_exactly_one_wins(run_module, ssm, cluster):
+    put_stale_lock(ssm, cluster)
+    procs = [run_module.start(MOD, dict(cluster_name=cluster, holder="taker-%d" % i)) for i in range(3)]
+    results = [run_module.finish(p) for p in procs]
+    assert all(r.rc == 0 for r in results), [r.stderr for r in results]
+    winners = [r for r in results if r["acquired"]]
+    assert len(winners) == 1 and winners[0]["taken_over"] is True
+    assert read_lock(ssm, cluster)["holder"] == winners[0]["lock"]["holder"]
+
+
+def test_initialized_state(run_module, ssm, cluster):
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a"))
+    assert r["initialized"] is False
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", state="initialized",
+                             kubernetes_version="v1.36.3"))
+    assert r["changed"] is True and r["initialized"] is True and r["acquired"] is True
+    assert r["init_state"]["kubernetes_version"] == "v1.36.3"
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", state="initialized",
+                             kubernetes_version="v1.36.3"))
+    assert r["changed"] is False
+    r = run_module(MOD, dict(cluster_name=cluster, state="query"))
+    assert r["initialized"] is True and r["holder"] == "run-a" and r["changed"] is False
+    # a later run sees the cluster is initialised when it asks for the lock
+    run_module(MOD, dict(cluster_name=cluster, holder="run-a", state="released"))
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-b"))
+    assert r["acquired"] is True and r["initialized"] is True
+
+
+def test_bad_input(run_module, cluster):
+    r = run_module(MOD, dict(holder="x"))
+    assert r.rc != 0 and "cluster_name" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster))
+    assert r.rc != 0 and "holder" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, holder="a b"))
+    assert r.rc != 0 and "holder" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, holder="a", ttl="0"))
+    assert r.rc != 0 and "ttl" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, state="released"))
+    assert r.rc != 0 and "holder" in r["msg"]

@@ -1,0 +1,78 @@
+"""sesacthon.kubeadm_aws.ssm_node_status against moto_server."""
+
+import json
+import time
+
+MOD = "ssm_node_status"
+
+
+def test_record_idempotent_and_change(run_module, ssm, cluster, proxy):
+    args = dict(cluster_name=cluster, node_name="ip-10-0-0-5.ec2.internal", status="joined",
+                kubernetes_version="v1.36.3", role="worker", instance_id="i-0123456789abcdef0")
+    r = run_module(MOD, args)
+    assert r.rc == 0 and r["changed"] is True and r["previous"] is None
+    name = "/kubeadm-aws/%s/nodes/ip-10-0-0-5.ec2.internal" % cluster
+    assert r["parameter"] == name
+    doc = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    assert doc["status"] == "joined" and doc["kubernetes_version"] == "v1.36.3" and "updated_at" in doc
+
+    time.sleep(1.1)  # same state and version later: no rewrite
+    proxy.reset()
+    r = run_module(MOD, args)
+    assert r["changed"] is False and proxy.count("PutParameter") == 0
+    assert r["node"]["updated_at"] == doc["updated_at"]
+
+    r = run_module(MOD, dict(args, kubernetes_version="v1.37.2"))
+    assert r["changed"] is True and r["previous"]["kubernetes_version"] == "v1.36.3"
+    assert ssm.get_parameter(Name=name)["Parameter"]["Version"] == 2
+
+
+def test_failed_error_truncated_and_redacted(run_module, ssm, cluster):
+    err = "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef failed: " + "x" * 2000
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="w1", status="failed", error=err,
+                             max_error_length=100))
+    assert r.rc == 0
+    doc = json.loads(ssm.get_parameter(Name="/kubeadm-aws/%s/nodes/w1" % cluster)["Parameter"]["Value"])
+    assert len(doc["error"]) == 100 and doc["error"].endswith("...")
+    assert "abcdef.0123456789abcdef" not in doc["error"] and "<redacted-token>" in doc["error"]
+
+
+def test_list_paginated_and_check_mode(run_module, ssm, cluster, proxy):
+    prefix = "/kubeadm-aws/%s/nodes" % cluster
+    # 11 nodes written directly, one through the module: 12 > 10 per page
+    for i in range(11):
+        status = "failed" if i % 4 == 0 else "joined"
+        ssm.put_parameter(Name="%s/node-%02d" % (prefix, i), Type="String",
+                          Value=json.dumps({"node_name": "node-%02d" % i, "status": status}))
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="node-99", status="pending"), check=True)
+    assert r["changed"] is True and proxy.count("PutParameter") == 0
+    assert ssm.get_parameters(Names=[prefix + "/node-99"])["Parameters"] == []
+    run_module(MOD, dict(cluster_name=cluster, node_name="node-99", status="pending"))
+    # a parameter deeper below nodes/ is not a node
+    ssm.put_parameter(Name=prefix + "/node-00/extra", Type="String", Value="{}")
+
+    proxy.reset()
+    r = run_module(MOD, dict(cluster_name=cluster, state="list"))
+    assert r.rc == 0 and r["changed"] is False
+    assert [n["node_name"] for n in r["nodes"]] == ["node-%02d" % i for i in range(11)] + ["node-99"]
+    assert r["counts"] == {"failed": 3, "joined": 8, "pending": 1}
+    assert proxy.count("GetParametersByPath") == 2  # one paginated query: 12 nodes, 10 per page
+    assert set(c.params.get("NextToken") is None for c in proxy.find("GetParametersByPath")) == {True, False}
+
+    r = run_module(MOD, dict(cluster_name=cluster, state="list", status_filter=["failed"]))
+    assert [n["node_name"] for n in r["nodes"]] == ["node-00", "node-04", "node-08"]
+
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", node_name="node-99"))
+    assert r["changed"] is True
+    assert ssm.get_parameters(Names=[prefix + "/node-99"])["Parameters"] == []
+
+
+def test_bad_input(run_module, cluster):
+    r = run_module(MOD, dict(node_name="n1", status="joined"))
+    assert r.rc != 0 and "cluster_name" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="bad name!", status="joined"))
+    assert r.rc != 0 and "node_name" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="n1"))
+    assert r.rc != 0 and "status" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, prefix="no-slash", state="list"))
+    assert r.rc != 0 and "prefix" in r["msg"]
