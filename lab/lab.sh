@@ -25,7 +25,7 @@ LABEL=io.sesacthon.kubeadm-aws
 # Bump when the node image recipe changes in a way the package list does not show.
 NODE_IMAGE_RECIPE=3
 # Bump when the container run flags change (containers are recreated when their spec changes).
-NODE_SPEC_VERSION=2
+NODE_SPEC_VERSION=3
 NODE_PACKAGES="systemd,systemd-sysv,dbus,python3,sudo,iproute2,ca-certificates,gnupg,curl,kmod,procps,netbase"
 
 log() { printf '>> %s\n' "$*" >&2; }
@@ -186,7 +186,7 @@ run_node() {
     --network "$LAB_NETWORK" --ip "$ip" --network-alias "$hostname" \
     --label "$LABEL.lab=1" --label "$LABEL.spec=$spec" --stop-signal SIGRTMIN+3 \
     --cap-add=ALL --cap-drop=SYS_RESOURCE \
-    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
     --device-cgroup-rule='a *:* rmw' --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
     --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
     -v "$name-containerd:/var/lib/containerd" -v "$name-kubelet:/var/lib/kubelet" \
