@@ -236,7 +236,8 @@ def test_inventory_lists_every_node_in_its_group(inventory, lab_up):
         hv = hostvars[node["name"]]
         assert hv["ansible_host"] == node["container"]
         assert hv["ansible_connection"] == "community.docker.docker"
-        assert hv["node_ip"] == node["ip"]
+        assert hv["ec2_private_ip_address"] == node["ip"]
+        assert hv["kubeadm_aws_tag_role"] == node["role"]
         assert hv["ec2_provider_id"] == f"aws:///{lab_up['LAB_AZ']}/{hv['ec2_instance_id']}"
         want_labels = {k.removeprefix("k8s.io/label/"): v for k, v in node["tags"].items() if k.startswith("k8s.io/label/")}
         want_taints = [
@@ -244,8 +245,8 @@ def test_inventory_lists_every_node_in_its_group(inventory, lab_up):
             for k, v in node["tags"].items()
             if k.startswith("k8s.io/taint/")
         ]
-        assert hv["node_labels"] == want_labels
-        assert hv["node_taints"] == want_taints
+        assert hv["kubeadm_aws_tag_labels"] == want_labels
+        assert hv["kubeadm_aws_tag_taints"] == want_taints
 
 
 def test_node_hostname_is_the_private_dns_name(lab_up):
@@ -272,7 +273,7 @@ def test_lab_inventory_matches_production():
     """inventory/lab.aws_ec2.yml differs from inventory/aws_ec2.yml only where the lab must."""
     prod = yaml.safe_load((REPO / "inventory" / "aws_ec2.yml").read_text())
     lab = yaml.safe_load((REPO / "inventory" / "lab.aws_ec2.yml").read_text())
-    lab_only = {"ansible_connection", "ansible_host", "lab_mirror_url", "lab_registry", "lab_aws_endpoint_url"}
+    lab_only = {"ansible_connection", "ansible_host"}
     for key in set(prod) | set(lab):
         if key in ("regions", "endpoint_url", "filters", "compose"):
             continue
