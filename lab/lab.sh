@@ -53,7 +53,7 @@ ensure_engine() {
   if ! pidof dockerd >/dev/null 2>&1; then
     mkdir -p "$STATE"
     log "starting dockerd (log: $STATE/dockerd.log)"
-    setsid nohup dockerd >>"$STATE/dockerd.log" 2>&1 </dev/null &
+    setsid nohup dockerd >>"$STATE/dockerd.log" 2>&1 </dev/null 9>&- &
     echo $! >"$STATE/dockerd.pid"
   fi
   local i
@@ -279,7 +279,7 @@ start_service() {
     die "something else already answers on $url; stop it first"
   fi
   log "starting $name (log: $STATE/$name.log)"
-  setsid nohup "$@" >>"$STATE/$name.log" 2>&1 </dev/null &
+  setsid nohup "$@" >>"$STATE/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/$name.pid"
   wait_http "$url" "$name"
 }
@@ -426,11 +426,21 @@ cmd_kubeconfig() {
   echo "$f"
 }
 
+# One `up`/`down`/`images` at a time (make targets of several engineers or CI jobs may overlap).
+lock() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/lab.lock"
+  if ! flock -n 9; then
+    log "waiting for another lab/lab.sh to finish"
+    flock 9
+  fi
+}
+
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) lock; cmd_up ;;
+  down) lock; cmd_down ;;
   status) cmd_status ;;
-  images) ensure_engine; build_node_image "${2:-$LAB_OS}" ;;
+  images) lock; ensure_engine; build_node_image "${2:-$LAB_OS}" ;;
   run-node) shift; ensure_engine; run_node "$@" ;;   # internal: used by tests/lab
   wait-node) wait_systemd "$2" ;;                    # internal: used by tests/lab
   rm-node) remove_container "$2" ;;                  # internal: used by tests/lab
