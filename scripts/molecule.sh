@@ -16,6 +16,7 @@ ROOT="$PWD"
 [ -x .venv/bin/molecule ] || scripts/setup.sh
 export PATH="$ROOT/.venv/bin:$PATH"
 # The lab's shared endpoints (LAB_NETWORK, LAB_MIRROR_URL, LAB_REGISTRY), read by converge.yml.
+if [ -f lab/versions.env ]; then set -a; . lab/versions.env; set +a; fi
 if [ -f lab/lab.env ]; then
   # shellcheck source=/dev/null
   . lab/lab.env

@@ -34,9 +34,16 @@ def _ansible_env() -> dict[str, str]:
     return env
 
 
+LAB_VARS = Path(__file__).resolve().parent / "lab_vars.yml"
+
+
 def run_role(container: str, role: str, extra_vars: dict | None = None, tasks_from: str = "main",
-             timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run sesacthon.kubeadm_aws.<role> against `container`; never raises on failure."""
+             timeout: int = 900, lab_vars: bool = True) -> subprocess.CompletedProcess:
+    """Run sesacthon.kubeadm_aws.<role> against `container`; never raises on failure.
+
+    With lab_vars, the lab's mirror/registry/version settings (lab_vars.yml) apply first and
+    `extra_vars` override them.
+    """
     play = [{
         "name": f"{role} from a test",
         "hosts": container,
@@ -51,8 +58,10 @@ def run_role(container: str, role: str, extra_vars: dict | None = None, tasks_fr
         playbook.write_text(json.dumps(play))
         varsfile = Path(tmp) / "vars.json"
         varsfile.write_text(json.dumps(extra_vars or {}))
-        cmd = ["ansible-playbook", "-i", f"{container},", "-c", "community.docker.docker",
-               "-e", f"@{varsfile}", str(playbook)]
+        cmd = ["ansible-playbook", "-i", f"{container},", "-c", "community.docker.docker"]
+        if lab_vars:
+            cmd += ["-e", f"@{LAB_VARS}"]
+        cmd += ["-e", f"@{varsfile}", str(playbook)]
         return subprocess.run(cmd, env=_ansible_env(), cwd=REPO, capture_output=True, text=True,
                               timeout=timeout, check=False)
 
