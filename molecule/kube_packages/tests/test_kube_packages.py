@@ -94,3 +94,9 @@ def test_bad_input_fails_early(pristine, extra, message):
     assert message in output(res), output(res)
     assert not pristine.file("/etc/apt/sources.list.d/kubernetes.sources").exists
     assert not pristine.package("kubeadm").is_installed
+
+
+def test_container_runtime_rerun_after_the_packages_changes_nothing(host):
+    """cri-tools and kubernetes-cni (kubeadm's dependencies) must not fight container_runtime."""
+    res = run_role(NODE, "container_runtime")
+    assert res.returncode == 0 and "changed=0" in output(res), output(res)
