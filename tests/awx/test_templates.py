@@ -1,0 +1,235 @@
+"""AWX configuration as code (awx/configure.yml, awx/vars.yml, awx/derived.yml) cannot drift from the
+collection: every job template runs a playbook that exists, every playbook has a template, and every
+variable a template sets (extra vars, survey answers, credential injectors) is declared in the
+meta/argument_specs.yml of a role that its playbook runs. The values checked are the ones
+configure.yml would send to AWX, rendered by Ansible from the same files. No AWX server is involved."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = REPO / ".venv" / "bin"
+COLLECTION = "sesacthon.kubeadm_aws."
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML loader that accepts Ansible's !unsafe and !vault tags (as plain strings)."""
+
+
+_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
+
+
+def _load(path: Path):
+    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+
+
+def _ansible_env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "KUBEADM_AWS_AWX_", "CONTROLLER_"))}
+    env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_LOCAL_TEMP": str(tmp)})
+    return env
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict:
+    """awx/vars.yml + awx/derived.yml rendered by Ansible, as configure.yml sends them to AWX."""
+    tmp = tmp_path_factory.mktemp("awx")
+    out = tmp / "rendered.json"
+    playbook = tmp / "render.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Render the AWX configuration",
+        "hosts": "localhost",
+        "connection": "local",
+        "gather_facts": False,
+        "vars_files": [str(REPO / "awx" / "vars.yml"), str(REPO / "awx" / "derived.yml")],
+        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        "tasks": [{"name": "Write the values", "ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": (
+            "{{ {'job_templates': awx_job_templates, 'workflow': kubeadm_aws_awx_workflow,"
+            " 'workflow_nodes': awx_workflow_nodes, 'workflow_survey': awx_workflow_survey_spec,"
+            " 'kubeconfig_type': kubeadm_aws_awx_kubeconfig_credential_type,"
+            " 'kubeconfig_credential': kubeadm_aws_awx_kubeconfig_credential.name,"
+            " 'inventory_source_path': kubeadm_aws_awx_inventory_source_path,"
+            " 'inventory_source_vars': kubeadm_aws_awx_inventory_source_vars} | to_json }}")}}],
+    }]))
+    res = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)],
+                         cwd=REPO, env=_ansible_env(tmp), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads(out.read_text())
+
+
+# ------------------------------------------------------------------------------------------------
+# What the collection declares
+# ------------------------------------------------------------------------------------------------
+def _role_name(entry) -> str:
+    name = entry if isinstance(entry, str) else entry.get("role") or entry.get("name")
+    assert name.startswith(COLLECTION), f"role {name!r} is not referenced by its FQCN"
+    return name[len(COLLECTION):]
+
+
+def _role_closure(role: str, seen: set[str]) -> set[str]:
+    if role in seen:
+        return seen
+    assert (REPO / "roles" / role).is_dir(), f"role {role} does not exist"
+    seen.add(role)
+    meta = REPO / "roles" / role / "meta" / "main.yml"
+    for dep in (_load(meta) or {}).get("dependencies") or [] if meta.is_file() else []:
+        _role_closure(_role_name(dep), seen)
+    # include_role / import_role in the role's tasks.
+    for tasks in (REPO / "roles" / role / "tasks").glob("*.yml"):
+        for name in re.findall(r"(?:include_role|import_role):\s*\n\s+name:\s*(\S+)", tasks.read_text()):
+            _role_closure(_role_name(name.strip("'\"")), seen)
+    return seen
+
+
+def playbook_roles(playbook: Path) -> set[str]:
+    """Roles a playbook runs (roles:, role dependencies, import_playbook, include/import_role tasks)."""
+    roles: set[str] = set()
+    for play in _load(playbook) or []:
+        imported = play.get("ansible.builtin.import_playbook") or play.get("import_playbook")
+        if imported:
+            roles |= playbook_roles((playbook.parent / imported).resolve())
+            continue
+        for entry in play.get("roles") or []:
+            _role_closure(_role_name(entry), roles)
+        for task in (play.get("tasks") or []) + (play.get("pre_tasks") or []) + (play.get("post_tasks") or []):
+            for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
+                if key in task:
+                    _role_closure(_role_name(task[key]["name"]), roles)
+    return roles
+
+
+def declared_variables(roles: set[str]) -> dict[str, dict]:
+    """Options of every entry point of the roles' meta/argument_specs.yml."""
+    out: dict[str, dict] = {}
+    for role in roles:
+        spec_file = REPO / "roles" / role / "meta" / "argument_specs.yml"
+        assert spec_file.is_file(), f"role {role} has no meta/argument_specs.yml"
+        for entry in (_load(spec_file)["argument_specs"] or {}).values():
+            for name, option in (entry.get("options") or {}).items():
+                out[name] = option
+    return out
+
+
+def template_variables(template: dict, rendered: dict) -> dict[str, str]:
+    """Every variable a job of this template receives from AWX, with where it comes from."""
+    out = {k: "extra_vars" for k in template["extra_vars"]}
+    out.update({q["variable"]: "survey" for q in template["survey_spec"]["spec"]})
+    if rendered["kubeconfig_credential"] in template["credentials"]:
+        out.update({k: "credential injector" for k in rendered["kubeconfig_type"]["injectors"].get("extra_vars", {})})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Tests
+# ------------------------------------------------------------------------------------------------
+def test_every_template_runs_a_playbook_that_exists(rendered):
+    for t in rendered["job_templates"]:
+        path = REPO / t["playbook"]
+        assert path.is_file(), f"template {t['name']!r}: {t['playbook']} does not exist"
+        assert _load(path), f"{t['playbook']} is empty"
+
+
+def test_every_playbook_has_a_template(rendered):
+    playbooks = {f"playbooks/{p.name}" for p in (REPO / "playbooks").glob("*.yml")}
+    templated = {t["playbook"] for t in rendered["job_templates"]}
+    assert playbooks <= templated, f"playbooks without an AWX job template: {sorted(playbooks - templated)}"
+
+
+def test_templates_use_only_variables_their_roles_declare(rendered):
+    problems = []
+    for t in rendered["job_templates"]:
+        declared = declared_variables(playbook_roles(REPO / t["playbook"]))
+        for var, source in template_variables(t, rendered).items():
+            if var not in declared:
+                problems.append(f"{t['name']!r} ({t['playbook']}): {source} variable {var!r} is declared by no role it runs")
+    assert not problems, "\n".join(problems)
+
+
+def test_templates_ask_for_cluster_version_and_limit(rendered):
+    for t in rendered["job_templates"]:
+        questions = {q["variable"]: q for q in t["survey_spec"]["spec"]}
+        assert t["survey_enabled"] and "kubeadm_aws_cluster_name" in questions, t["name"]
+        roles = playbook_roles(REPO / t["playbook"])
+        if {"kube_packages", "kubeadm_init", "kubeadm_join"} & roles:
+            assert "kubeadm_aws_kubernetes_version" in questions, f"{t['name']}: installs Kubernetes, must ask its version"
+        for q in questions.values():
+            assert q["question_name"] and q["type"] in ("text", "multiplechoice", "integer"), q
+    # The host limit is AWX's own prompt (configure.yml: ask_limit_on_launch on every template).
+    configure = _load(REPO / "awx" / "configure.yml")[0]["tasks"]
+    jt_task = next(task for task in configure if "awx.awx.job_template" in task)
+    assert jt_task["awx.awx.job_template"]["ask_limit_on_launch"] is True
+
+
+def test_survey_defaults_pass_the_collection_validation(rendered):
+    spec = declared_variables({"kubeadm_aws"})
+    minors = spec["kubeadm_aws_supported_minors"]["default"]
+    for t in rendered["job_templates"] + [{"name": "workflow", "survey_spec": rendered["workflow_survey"]}]:
+        for q in t["survey_spec"]["spec"]:
+            if q["variable"] == "kubeadm_aws_cluster_name":
+                assert re.match(r"^[a-z][a-z0-9-]{0,62}$", q["default"]), (t["name"], q["default"])
+            if q["variable"] == "kubeadm_aws_kubernetes_version":
+                assert re.match(r"^[0-9]+\.[0-9]+\.[0-9]+$", q["default"]), (t["name"], q["default"])
+                assert ".".join(q["default"].split(".")[:2]) in minors, (t["name"], q["default"], minors)
+
+
+def test_join_workers_is_sliced_and_bootstrap_is_not(rendered):
+    by_playbook = {t["playbook"]: t for t in rendered["job_templates"]}
+    join = by_playbook["playbooks/join_workers.yml"]
+    assert join["job_slice_count"] > 1 and join["ask_job_slice_count_on_launch"]
+    # kubeadm init, the certificate upload and CNI run once on the first control plane: never sliced.
+    assert by_playbook["playbooks/site.yml"]["job_slice_count"] == 1
+    # Join workers talks to the Kubernetes API (node labels, Ready wait) without running kubeadm init.
+    assert rendered["kubeconfig_credential"] in join["credentials"] or not join["credentials"]
+
+
+def test_workflow_chains_bootstrap_and_join(rendered):
+    names = {t["name"]: t for t in rendered["job_templates"]}
+    nodes = {n["identifier"]: n for n in rendered["workflow_nodes"]}
+    for node in nodes.values():
+        assert node["unified_job_template"]["name"] in names, node
+        for nxt in node["related"]["success_nodes"]:
+            assert nxt["identifier"] in nodes, nxt
+        template = names[node["unified_job_template"]["name"]]
+        assert node["job_slice_count"] == template["job_slice_count"]
+    playbooks = {n: names[nodes[n]["unified_job_template"]["name"]]["playbook"] for n in nodes}
+    first = [n for n in nodes if not any(n == s["identifier"] for m in nodes.values() for s in m["related"]["success_nodes"])]
+    assert [playbooks[n] for n in first] == ["playbooks/site.yml"], first
+    follow = [s["identifier"] for s in nodes[first[0]]["related"]["success_nodes"]]
+    assert "playbooks/join_workers.yml" in [playbooks[n] for n in follow]
+    # The workflow's survey answers reach every node: each node's roles must declare them.
+    for n, playbook in playbooks.items():
+        declared = declared_variables(playbook_roles(REPO / playbook))
+        for q in rendered["workflow_survey"]["spec"]:
+            assert q["variable"] in declared, (n, q["variable"])
+
+
+def test_inventory_source_is_the_production_inventory_file(rendered):
+    path = REPO / rendered["inventory_source_path"]
+    inventory = _load(path)
+    assert inventory["plugin"] == "amazon.aws.aws_ec2"
+    # The inventory reads these environment variables, which AWX sets from source_vars.
+    env_lookups = set(re.findall(r"lookup\('ansible\.builtin\.env', '([A-Z_]+)'", path.read_text()))
+    assert set(rendered["inventory_source_vars"]) == env_lookups, (rendered["inventory_source_vars"], env_lookups)
+
+
+def test_configure_playbook_syntax(tmp_path):
+    res = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "--syntax-check",
+                          str(REPO / "awx" / "configure.yml")],
+                         cwd=REPO, env=_ansible_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_awx_directory_is_lint_clean():
+    res = subprocess.run([str(VENV_BIN / "ansible-lint"), "--profile", "production", "--offline", "awx/"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
+    assert res.returncode == 0, res.stdout + res.stderr
