@@ -23,9 +23,9 @@ STATE="$LAB_STATE_DIR"
 VENV="$REPO/.venv"
 LABEL=io.sesacthon.kubeadm-aws
 # Bump when the node image recipe changes in a way the package list does not show.
-NODE_IMAGE_RECIPE=3
+NODE_IMAGE_RECIPE=4
 # Bump when the container run flags change (containers are recreated when their spec changes).
-NODE_SPEC_VERSION=3
+NODE_SPEC_VERSION=4
 NODE_PACKAGES="systemd,systemd-sysv,dbus,python3,sudo,iproute2,ca-certificates,gnupg,curl,kmod,procps,netbase"
 
 log() { printf '>> %s\n' "$*" >&2; }
@@ -94,6 +94,20 @@ customize_rootfs() {
   rm -f "$root/etc/hostname"
   # Smaller image, no stale lists: nodes run apt-get update like a fresh AMI.
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+  # Entrypoint: the container runs in its own cgroup namespace, where Docker mounts the cgroup
+  # hierarchies read-only (no --privileged here). Make them writable, then become systemd, so that
+  # systemd and the kubelet both see the node's cgroup as the root, as on a VM.
+  mkdir -p "$root/usr/local/sbin"
+  cat >"$root/usr/local/sbin/kubeadm-aws-lab-init" <<'INIT'
+#!/bin/sh
+# kubeadm-aws lab node entrypoint (lab/lab.sh): writable cgroup mounts, then systemd as PID 1.
+for m in /sys/fs/cgroup /sys/fs/cgroup/*; do
+  [ -L "$m" ] && continue
+  if mountpoint -q "$m"; then mount -o remount,rw,bind "$m" 2>/dev/null || true; fi
+done
+exec /lib/systemd/systemd "$@"
+INIT
+  chmod 0755 "$root/usr/local/sbin/kubeadm-aws-lab-init"
   # /dev/kmsg: the kubelet opens it; point it at the console when the host gives none.
   mkdir -p "$root/etc/tmpfiles.d"
   echo 'L /dev/kmsg - - - - /dev/console' >"$root/etc/tmpfiles.d/kmsg.conf"
@@ -124,7 +138,7 @@ build_node_image() {
   fi
   customize_rootfs "$root"
   tar -C "$root" -c . | docker import \
-    --change 'CMD ["/lib/systemd/systemd"]' \
+    --change 'CMD ["/usr/local/sbin/kubeadm-aws-lab-init"]' \
     --change 'ENV container=docker' \
     --change "LABEL $LABEL.inputs=$hash $LABEL.os=$os" \
     - "$image" >/dev/null
@@ -187,7 +201,7 @@ run_node() {
     --label "$LABEL.lab=1" --label "$LABEL.spec=$spec" --stop-signal SIGRTMIN+3 \
     --cap-add=ALL --cap-drop=SYS_RESOURCE \
     --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
-    --device-cgroup-rule='a *:* rmw' --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --device-cgroup-rule='a *:* rmw' --cgroupns=private \
     --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
     -v "$name-containerd:/var/lib/containerd" -v "$name-kubelet:/var/lib/kubelet" \
     "${kmsg[@]}" "${modules[@]}" "$@" \
