@@ -6,64 +6,15 @@ configure.yml would send to AWX, rendered by Ansible from the same files. No AWX
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-from pathlib import Path
 
-import pytest
-import yaml
+from awxutil import REPO, VENV_BIN, ansible_env, load_yaml
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
 COLLECTION = "sesacthon.kubeadm_aws."
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML loader that accepts Ansible's !unsafe and !vault tags (as plain strings)."""
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-_Loader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
-
-
-def _load(path: Path):
-    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-
-
-def _ansible_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "KUBEADM_AWS_AWX_", "CONTROLLER_"))}
-    env.update({"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_LOCAL_TEMP": str(tmp)})
-    return env
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> dict:
-    """awx/vars.yml + awx/derived.yml rendered by Ansible, as configure.yml sends them to AWX."""
-    tmp = tmp_path_factory.mktemp("awx")
-    out = tmp / "rendered.json"
-    playbook = tmp / "render.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "name": "Render the AWX configuration",
-        "hosts": "localhost",
-        "connection": "local",
-        "gather_facts": False,
-        "vars_files": [str(REPO / "awx" / "vars.yml"), str(REPO / "awx" / "derived.yml")],
-        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-        "tasks": [{"name": "Write the values", "ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": (
-            "{{ {'job_templates': awx_job_templates, 'workflow': kubeadm_aws_awx_workflow,"
-            " 'workflow_nodes': awx_workflow_nodes, 'workflow_survey': awx_workflow_survey_spec,"
-            " 'kubeconfig_type': kubeadm_aws_awx_kubeconfig_credential_type,"
-            " 'kubeconfig_credential': kubeadm_aws_awx_kubeconfig_credential.name,"
-            " 'inventory_source_path': kubeadm_aws_awx_inventory_source_path,"
-            " 'inventory_source_vars': kubeadm_aws_awx_inventory_source_vars} | to_json }}")}}],
-    }]))
-    res = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)],
-                         cwd=REPO, env=_ansible_env(tmp), capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return json.loads(out.read_text())
+_load = load_yaml
+_ansible_env = ansible_env
 
 
 # ------------------------------------------------------------------------------------------------
