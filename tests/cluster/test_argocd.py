@@ -107,7 +107,9 @@ def images(lab_env) -> dict | None:
 
 def _vars(lab_env, images, **extra) -> dict:
     gateway = lab_env["LAB_GATEWAY"]
-    values: dict = {"dex": {"enabled": False}}
+    # No dex image in the lab. Without Argo CD images, the chart's pre-install hook (the job that
+    # creates the redis password with the argocd image) could never finish: leave it out.
+    values: dict = {"dex": {"enabled": False}, "redisSecretInit": {"enabled": bool(images)}}
     if images:
         values["global"] = {"image": {"repository": f"registry.k8s.io/{ARGOCD_IMAGE_REPO}", "tag": images["argocd"]}}
         values["redis"] = {"image": {"repository": f"registry.k8s.io/{REDIS_IMAGE_REPO}", "tag": images["redis"]}}

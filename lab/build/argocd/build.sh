@@ -55,6 +55,7 @@ step_modules() {
     go mod download >>"$SRC.log" 2>&1
   ) || die "module download failed (see $SRC.log)"
   date -u +%FT%TZ >"$SRC/.complete"
+  log "modules ready in $SRC"
 }
 
 step_binary() {
@@ -107,7 +108,7 @@ registry_start() {
     OTEL_TRACES_EXPORTER=none "$bin" serve "$LAB/build/registry/config.yml" >"$BUILD/argocd-registry.log" 2>&1 &
   REG_PID=$!
   trap 'kill "$REG_PID" 2>/dev/null || true' EXIT
-  local i; for i in $(seq 50); do curl -fsS "http://$REG_ADDR/v2/" >/dev/null 2>&1 && return; sleep 0.2; done
+  local _; for _ in $(seq 50); do curl -fsS "http://$REG_ADDR/v2/" >/dev/null 2>&1 && return; sleep 0.2; done
   die "temporary registry did not start; see $BUILD/argocd-registry.log"
 }
 
