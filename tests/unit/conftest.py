@@ -106,6 +106,16 @@ class Proxy(object):
         self._throttle_first = 0
         self._seen = {}
         self._server = None
+        self._barriers = {}
+
+    def hold(self, action, parties, timeout=30):
+        """Hold the first ``parties`` calls of ``action`` until all of them have arrived, then let them
+        through together (later calls pass straight away).
+
+        Makes concurrent callers deterministic: e.g. every caller reads the lock before anyone writes it.
+        """
+        with self.lock:
+            self._barriers[action] = [threading.Barrier(parties, timeout=timeout), parties]
 
     # --- control -------------------------------------------------------------------------------
     def reset(self):
@@ -113,6 +123,7 @@ class Proxy(object):
             self.calls = []
             self._throttle_first = 0
             self._seen = {}
+            self._barriers = {}
 
     def throttle_first(self, n):
         """Answer the first ``n`` calls of every action (from now on) with a throttling error."""
@@ -166,6 +177,17 @@ class Proxy(object):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 svc, action, params = proxy._classify(self.headers, body)
+                barrier = None
+                with proxy.lock:
+                    entry = proxy._barriers.get(action)
+                    if entry is not None and entry[1] > 0:
+                        entry[1] -= 1
+                        barrier = entry[0]
+                if barrier is not None:
+                    try:
+                        barrier.wait()
+                    except threading.BrokenBarrierError:
+                        pass
                 throttled = proxy._should_throttle(action)
                 with proxy.lock:
                     proxy.calls.append(Call(svc, action, params, throttled))
@@ -248,6 +270,12 @@ def ec2(moto):
 @pytest.fixture(scope="session")
 def kms(moto):
     return _client(moto, "kms")
+
+
+@pytest.fixture(scope="session")
+def ami(ec2):
+    """An image moto knows (run_instances checks the AMI exists)."""
+    return ec2.describe_images(Owners=["amazon"], MaxResults=5)["Images"][0]["ImageId"]
 
 
 @pytest.fixture

@@ -1,14 +1,7 @@
 """sesacthon.kubeadm_aws.ec2_node_identity against moto_server (EC2), counting API calls."""
 
-import pytest
-
 MOD = "ec2_node_identity"
 PID_TAG = "kubeadm-aws/provider-id"
-
-
-@pytest.fixture(scope="module")
-def ami(ec2):
-    return ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
 
 def launch(ec2, ami, n):

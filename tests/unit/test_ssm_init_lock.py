@@ -59,24 +59,23 @@ def test_check_mode(run_module, ssm, cluster, proxy):
 
 
 def test_concurrent_callers_exactly_one_wins(run_module, ssm, cluster, proxy):
-    rounds, callers, contended = 4, 3, 0
+    """Several module processes at once; the proxy holds their first read until all have sent it, so all
+    of them find the lock absent and really race on PutParameter(Overwrite=False)."""
+    rounds, callers = 3, 3
     for rnd in range(rounds):
         c = "%s-r%d" % (cluster, rnd)
         proxy.reset()
+        proxy.hold("GetParameters", callers)
         procs = [run_module.start(MOD, dict(cluster_name=c, holder="caller-%d" % i)) for i in range(callers)]
         results = [run_module.finish(p) for p in procs]
         assert all(r.rc == 0 for r in results), [r.stderr for r in results]
+        creates = [x for x in proxy.find("PutParameter") if x.params["Name"] == lock_name(c)]
+        assert len(creates) == callers and all(x.params["Overwrite"] is False for x in creates)
         winners = [r for r in results if r["acquired"]]
         assert len(winners) == 1, results
         holder = read_lock(ssm, c)["holder"]
         assert winners[0]["holder"] == holder
         assert all(r["holder"] == holder for r in results)
-        creates = [x for x in proxy.find("PutParameter") if x.params["Name"] == lock_name(c)]
-        assert all(x.params["Overwrite"] is False for x in creates)
-        if len(creates) > 1:
-            contended += 1  # several callers really raced on the create-if-absent
-    # the callers start at the same time; at least one round must have had a real race
-    assert contended >= 1
 
 
 def test_stale_lock_takeover(run_module, ssm, cluster, proxy):
@@ -102,13 +101,16 @@ def test_takeover_blocked_by_concurrent_claim(run_module, ssm, cluster):
     assert r.rc == 0 and r["acquired"] is False and read_lock(ssm, cluster)["holder"] == "old-run"
 
 
-def test_concurrent_takeover_exactly_one_wins(run_module, ssm, cluster):
+def test_concurrent_takeover_exactly_one_wins(run_module, ssm, cluster, proxy):
     put_stale_lock(ssm, cluster)
+    proxy.hold("GetParameters", 3)  # all three read the same stale lock before anyone claims it
     procs = [run_module.start(MOD, dict(cluster_name=cluster, holder="taker-%d" % i)) for i in range(3)]
     results = [run_module.finish(p) for p in procs]
     assert all(r.rc == 0 for r in results), [r.stderr for r in results]
     winners = [r for r in results if r["acquired"]]
     assert len(winners) == 1 and winners[0]["taken_over"] is True
+    claims = [x for x in proxy.find("PutParameter") if "/init/takeover/" in x.params["Name"]]
+    assert len(claims) == 3  # all three tried to claim the same stale lock; one claim succeeded
     assert read_lock(ssm, cluster)["holder"] == winners[0]["lock"]["holder"]
 
 
