@@ -245,6 +245,9 @@ ensure_nodes() {
     else
       [ -n "$current" ] && log "recreating $name (its spec changed)"
       remove_container "$name"
+      # A new machine behind the same host name: drop what Ansible's fact cache (ansible.cfg) knows
+      # about the old one (e.g. the discovered Python interpreter of another Debian release).
+      rm -f "$REPO/.ansible/facts/$(private_dns_of "$ip")"
       log "starting node $name ($role, $ip, $image)"
       run_node "$name" "$ip" "$image" "$spec"
     fi
@@ -430,7 +433,10 @@ cmd_smoke() {
 cmd_cluster() {
   cd "$REPO"
   export ANSIBLE_CONFIG="$REPO/ansible.cfg"
-  exec "$VENV/bin/ansible-playbook" -i inventory/lab.aws_ec2.yml playbooks/site.yml -e @lab/lab-vars.yml "$@"
+  "$VENV/bin/ansible-playbook" -i inventory/lab.aws_ec2.yml playbooks/site.yml -e @lab/lab-vars.yml "$@"
+  # shellcheck disable=SC1091
+  . "$REPO/lab/versions.env"
+  "$KUBEADM_AWS_CACHE/build/kubernetes-$KUBE_VERSION/bin/kubectl" --kubeconfig "$STATE/admin.conf" get nodes -o wide
 }
 
 # STUB, owned by the cluster bring-up: where playbooks/site.yml writes the lab's admin kubeconfig.
