@@ -247,7 +247,8 @@ ensure_nodes() {
       remove_container "$name"
       # A new machine behind the same host name: drop what Ansible's fact cache (ansible.cfg) knows
       # about the old one (e.g. the discovered Python interpreter of another Debian release).
-      rm -f "$REPO/.ansible/facts/$(private_dns_of "$ip")"
+      # (file names may carry a prefix: fact_caching_prefix).
+      find "$REPO/.ansible/facts" -maxdepth 1 -type f -name "*$(private_dns_of "$ip")" -delete 2>/dev/null || true
       log "starting node $name ($role, $ip, $image)"
       run_node "$name" "$ip" "$image" "$spec"
     fi
