@@ -15,6 +15,7 @@ import subprocess
 import pytest
 from labutil import LAB_SH, REPO, SMOKE_IP, SMOKE_NODE, Node, _source, ansible_env, http_get
 
+
 @pytest.fixture(scope="session")
 def lab_env() -> dict[str, str]:
     return _source(REPO / "lab" / "lab.env")

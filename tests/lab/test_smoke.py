@@ -120,10 +120,15 @@ def test_registry_holds_every_kubeadm_image(kubeadm_images, registry):
 
 def test_registry_holds_the_lab_cni_images(registry, versions):
     """The lab CNI (flannel) images, under registry.k8s.io/lab/ (lab/build-artifacts.sh)."""
-    wanted = {"lab/flannel": versions["FLANNEL_VERSION"], "lab/flannel-cni-plugin": versions["FLANNEL_CNI_PLUGIN_VERSION"]}
+    wanted = {
+        "lab/flannel": versions["FLANNEL_VERSION"],
+        "lab/flannel-cni-plugin": versions["FLANNEL_CNI_PLUGIN_VERSION"],
+    }
     for name, tag in wanted.items():
         status, body = http_get(f"http://{registry}/v2/{name}/tags/list")
-        assert status == 200 and tag in (json.loads(body).get("tags") or []), f"{name}:{tag}: HTTP {status} {body[:200]!r}"
+        assert status == 200 and tag in (
+            json.loads(body).get("tags") or []
+        ), f"{name}:{tag}: HTTP {status} {body[:200]!r}"
 
 
 # ------------------------------------------------------------------------------ containerd
@@ -210,7 +215,9 @@ def test_pull_through_registry_mirror_and_run_pause(containerd, versions):
         tasks = containerd.check("ctr -n k8s.io tasks ls")
         assert any(line.split()[:1] == ["smoke-pause"] and "RUNNING" in line for line in tasks.splitlines()), tasks
     finally:
-        containerd.run("ctr -n k8s.io tasks kill -s SIGKILL smoke-pause; sleep 1; ctr -n k8s.io tasks rm -f smoke-pause; ctr -n k8s.io containers rm smoke-pause")
+        containerd.run(
+            "ctr -n k8s.io tasks kill -s SIGKILL smoke-pause; sleep 1; ctr -n k8s.io tasks rm -f smoke-pause; ctr -n k8s.io containers rm smoke-pause"
+        )
 
 
 def test_run_etcd_from_mirrored_image(containerd, versions):
@@ -239,7 +246,9 @@ def test_inventory_lists_every_node_in_its_group(inventory, lab_up):
         assert hv["ec2_private_ip_address"] == node["ip"]
         assert hv["kubeadm_aws_tag_role"] == node["role"]
         assert hv["ec2_provider_id"] == f"aws:///{lab_up['LAB_AZ']}/{hv['ec2_instance_id']}"
-        want_labels = {k.removeprefix("k8s.io/label/"): v for k, v in node["tags"].items() if k.startswith("k8s.io/label/")}
+        want_labels = {
+            k.removeprefix("k8s.io/label/"): v for k, v in node["tags"].items() if k.startswith("k8s.io/label/")
+        }
         want_taints = [
             {"key": k.removeprefix("k8s.io/taint/"), "value": v.rpartition(":")[0], "effect": v.rpartition(":")[2]}
             for k, v in node["tags"].items()
@@ -257,7 +266,15 @@ def test_node_hostname_is_the_private_dns_name(lab_up):
 
 def test_ansible_reaches_every_node(lab_up, inventory):
     result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible"), "-i", "inventory/lab.aws_ec2.yml", "kube_cluster", "-m", "ansible.builtin.ping", "-o"],
+        [
+            str(REPO / ".venv" / "bin" / "ansible"),
+            "-i",
+            "inventory/lab.aws_ec2.yml",
+            "kube_cluster",
+            "-m",
+            "ansible.builtin.ping",
+            "-o",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
