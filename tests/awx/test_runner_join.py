@@ -46,8 +46,23 @@ RUNNER_TIMEOUT = 2400
 # Lab
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def lab() -> dict[str, str]:
+def lab_services() -> dict[str, str]:
+    """The lab without the cluster (`make lab-up`): moto answers and holds the lab's instances."""
     env = lab_env()
+    try:
+        ec2 = boto3.client("ec2", region_name=env["LAB_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"],
+                           aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        res = ec2.describe_instances(Filters=[{"Name": "tag:kubeadm-aws/cluster", "Values": [env["LAB_CLUSTER"]]}])
+    except Exception as e:  # noqa: BLE001 - any failure means the lab is not up
+        pytest.fail(f"moto_server does not answer at {env['AWS_ENDPOINT_URL']} (run 'make lab-up'): {e}")
+    if not any(r["Instances"] for r in res["Reservations"]):
+        pytest.fail("moto holds no lab instances (run 'make lab-up')")
+    return env
+
+
+@pytest.fixture(scope="module")
+def lab(lab_services) -> dict[str, str]:
+    env = dict(lab_services)
     kubeconfig = Path(env["LAB_STATE_DIR"]) / "admin.conf"
     if not kubeconfig.is_file():
         pytest.fail(f"{kubeconfig} is missing: the lab cluster is not up (run 'make lab')")
@@ -252,6 +267,7 @@ class AwxJob:
     def prepare(self, inventory: dict, limit: str | None = None) -> Path:
         """Write the private data directory; returns the inventory script's path."""
         pdd = self.pdd
+        pdd.mkdir(parents=True, mode=0o700)
         (pdd / "project").symlink_to(self.project, target_is_directory=True)
         inv = write_private(pdd / "inventory" / "hosts",
                             "#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(inventory), 0o700)
@@ -275,9 +291,11 @@ class AwxJob:
         envvars = {
             # AWX settings passed to every job (awx/settings/defaults.py).
             "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "False",
-            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_FORCE_COLOR": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_NOCOLOR": "True",
             "ANSIBLE_RETRY_FILES_ENABLED": "False", "JOB_ID": "1", "INVENTORY_ID": "1",
             "AWX_PRIVATE_DATA_DIR": str(pdd), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(pdd / "cp"),
+            # The execution environment's PATH: ansible-playbook and its Python (the virtualenv here).
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             # Collections: requirements_collections, the project's collections_path, the EE's.
             "ANSIBLE_COLLECTIONS_PATH": ":".join([str(pdd / "requirements_collections"), "./.ansible/collections",
                                                   "~/.ansible/collections", str(self.ee_collections)]),
@@ -297,11 +315,18 @@ class AwxJob:
         return inv
 
     def run(self, inventory: dict, limit: str | None = None):
-        inv = self.prepare(inventory, limit)
+        return self.execute(self.prepare(inventory, limit))
+
+    def execute(self, inv: Path):
         pdd = self.pdd
         t0 = time.time()
-        result = ansible_runner.run(private_data_dir=str(pdd), playbook="playbooks/join_workers.yml",
-                                    inventory=str(inv), ident="1", quiet=True)
+        old_path = os.environ.get("PATH", "")
+        os.environ["PATH"] = f"{VENV_BIN}:{old_path}"  # runner looks ansible-playbook up in its own PATH
+        try:
+            result = ansible_runner.run(private_data_dir=str(pdd), playbook="playbooks/join_workers.yml",
+                                        inventory=str(inv), ident="1", quiet=True)
+        finally:
+            os.environ["PATH"] = old_path
         self.duration = time.time() - t0
         self.result = result
         self.events = list(result.events)
@@ -361,8 +386,9 @@ def control_planes(export: dict) -> set[str]:
 # ------------------------------------------------------------------------------------------------
 # Tests
 # ------------------------------------------------------------------------------------------------
-def test_private_data_dir_is_laid_out_as_awx_does(tmp_path, lab, awx_config, ee_collections, project):
-    """The layout the two jobs above use, checked without running a playbook."""
+def test_private_data_dir_is_laid_out_as_awx_does(tmp_path, lab_services, awx_config, ee_collections, project):
+    """The layout the jobs below use, checked without running a playbook."""
+    lab = {**lab_services, "KUBECONFIG_PATH": str(write_private(tmp_path / "kubeconfig", "apiVersion: v1\n"))}
     job = AwxJob(tmp_path / "pdd", lab, awx_config, ee_collections, project)
     job.prepare({"all": {"hosts": []}, "_meta": {"hostvars": {}}}, limit="somehost")
     pdd = tmp_path / "pdd"
@@ -376,6 +402,29 @@ def test_private_data_dir_is_laid_out_as_awx_does(tmp_path, lab, awx_config, ee_
     assert (pdd / "env" / "cmdline").read_text() == "-u root -l somehost"
     envvars = yaml.safe_load((pdd / "env" / "envvars").read_text())
     assert envvars["AWS_ENDPOINT_URL"] == lab["AWS_ENDPOINT_URL"] and envvars["AWS_ACCESS_KEY_ID"]
+
+
+def test_a_slice_never_targets_the_control_plane(tmp_path, lab_services, awx_config, ee_collections, project):
+    """Every play of join_workers.yml, in every slice of a sliced job and in a limited job, targets
+    workers only (`ansible-playbook --list-hosts` through ansible-runner, with AWX's inventory)."""
+    lab = {**lab_services, "KUBECONFIG_PATH": str(write_private(tmp_path / "kubeconfig", "apiVersion: v1\n"))}
+    export = inventory_update(project, lab, awx_config, ee_collections)
+    cps, workers = control_planes(export), set(export.get("kube_workers", {}).get("hosts", []))
+    assert cps and workers, export
+    names = sorted(export["_meta"]["hostvars"])
+    cases = [(f"slice {n} of 2", job_inventory(export, n, 2), None) for n in (1, 2)]
+    cases.append(("limit", job_inventory(export), sorted(workers)[0]))
+    for i, (what, inventory, limit) in enumerate(cases):
+        job = AwxJob(tmp_path / f"pdd{i}", lab, awx_config, ee_collections, project)
+        inv = job.prepare(inventory, limit)
+        (job.pdd / "env" / "cmdline").write_text((job.pdd / "env" / "cmdline").read_text() + " --list-hosts")
+        result = job.execute(inv)
+        out = job.result.stdout.read()
+        assert result.status == "successful", f"{what}: {out[-3000:]}"
+        listed = {line.strip() for line in out.splitlines() if line.strip() in names}
+        expected = (set(inventory["_meta"]["hostvars"]) & workers) if not limit else {limit}
+        assert listed == expected, f"{what}: plays target {sorted(listed)}, expected {sorted(expected)}"
+        assert not listed & cps
 
 
 def test_join_workers_job_with_a_limit(lab, aws, core, added_workers, ee_collections, awx_config, project, tmp_path):
