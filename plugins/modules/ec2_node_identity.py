@@ -31,7 +31,7 @@ description:
     message naming it.
   - Instances that are C(shutting-down) or C(terminated) are reported but not tagged.
 author:
-  - sesacthon platform team
+  - sesacthon platform team (@sesacthon)
 options:
   instance_ids:
     description:

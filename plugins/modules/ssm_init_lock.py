@@ -29,7 +29,7 @@ description:
     Kubernetes version); every state reports RV(initialized), so a play can skip C(kubeadm init) on a
     cluster that already exists and join it instead.
 author:
-  - sesacthon platform team
+  - sesacthon platform team (@sesacthon)
 options:
   state:
     description:

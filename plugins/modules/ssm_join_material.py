@@ -34,7 +34,7 @@ description:
     without also hiding them from the play (Ansible's C(no_log_values) masking is applied to the
     returned data itself).
 author:
-  - sesacthon platform team
+  - sesacthon platform team (@sesacthon)
 options:
   state:
     description:
@@ -415,8 +415,8 @@ def main():
         material=dict(type="list", elements="str", choices=["worker", "control_plane"]),
         api_endpoint=dict(type="str"),
         token=dict(type="str", no_log=True),
-        token_ttl=dict(type="str", default="24h"),
-        token_expires=dict(type="str"),
+        token_ttl=dict(type="str", default="24h", no_log=False),
+        token_expires=dict(type="str", no_log=False),
         ca_cert_hashes=dict(type="list", elements="str"),
         certificate_key=dict(type="str", no_log=True),
         certificate_key_ttl=dict(type="str", default="2h", no_log=False),

@@ -18,23 +18,24 @@ description:
     a short error message and the time of the last change).
   - Idempotent. The stored document is compared with the wanted one ignoring C(updated_at), so the same
     status and version do not rewrite the parameter just because time has passed.
-  - O(state=list) returns every node of the cluster with a single paginated C(GetParametersByPath) query.
+  - O(state=query) returns every node of the cluster with a single paginated C(GetParametersByPath) query.
   - Error messages are truncated to O(max_error_length) characters and kubeadm bootstrap tokens and
     certificate keys found in them are masked before they are stored.
 author:
-  - sesacthon platform team
+  - sesacthon platform team (@sesacthon)
 options:
   state:
     description:
-      - V(present) records the status of O(node_name); V(absent) deletes it; V(list) returns all nodes.
+      - V(present) records the status of O(node_name); V(absent) deletes it; V(query) returns all nodes
+        (O(node_name) is not needed).
     type: str
-    choices: [present, absent, list]
+    choices: [present, absent, query]
     default: present
   node_name:
     description:
       - The Kubernetes node name (on EC2 usually the private DNS name, for example C(ip-10-0-0-5.ec2.internal)).
         Characters C(a-z A-Z 0-9 _ . -).
-      - Required unless O(state=list).
+      - Required unless O(state=query).
     type: str
   status:
     description:
@@ -65,13 +66,13 @@ options:
     default: 512
   status_filter:
     description:
-      - With O(state=list), only return nodes whose status is one of these.
+      - With O(state=query), only return nodes whose status is one of these.
     type: list
     elements: str
     choices: [pending, joined, failed, reset]
 notes:
   - "IAM: V(present) C(ssm:GetParameters), C(ssm:PutParameter); V(absent) C(ssm:DeleteParameters)
-    (and C(ssm:GetParameters)); V(list) C(ssm:GetParametersByPath)."
+    (and C(ssm:GetParameters)); V(query) C(ssm:GetParametersByPath)."
   - Supports check mode.
 extends_documentation_fragment:
   - sesacthon.kubeadm_aws.cluster
@@ -102,7 +103,7 @@ EXAMPLES = r"""
 - name: List the nodes that failed
   sesacthon.kubeadm_aws.ssm_node_status:
     cluster_name: prod
-    state: list
+    state: query
     status_filter: [failed]
   register: failed_nodes
   run_once: true
@@ -158,7 +159,7 @@ previous:
   type: dict
 nodes:
   description: All node records (after O(status_filter)), sorted by node name.
-  returned: when O(state=list)
+  returned: when O(state=query)
   type: list
   elements: dict
   sample:
@@ -168,7 +169,7 @@ nodes:
       updated_at: "2026-01-31T12:00:00Z"
 counts:
   description: Number of nodes per status (before O(status_filter)).
-  returned: when O(state=list)
+  returned: when O(state=query)
   type: dict
   sample: {"joined": 3, "failed": 1}
 """
@@ -198,7 +199,7 @@ def main():
     argument_spec = dict(
         cluster_name=dict(type="str", required=True, aliases=["cluster"]),
         prefix=dict(type="str"),
-        state=dict(type="str", default="present", choices=["present", "absent", "list"]),
+        state=dict(type="str", default="present", choices=["present", "absent", "query"]),
         node_name=dict(type="str"),
         status=dict(type="str", choices=["pending", "joined", "failed", "reset"]),
         kubernetes_version=dict(type="str"),
@@ -216,7 +217,7 @@ def main():
     p = module.params
     try:
         prefix = resolve_prefix(p["cluster_name"], p["prefix"])
-        if p["state"] != "list":
+        if p["state"] != "query":
             validate_name_segment(p["node_name"], "node_name")
         if p["max_error_length"] < 16:
             raise KubeadmAwsError("max_error_length must be at least 16", "max_error_length")
@@ -227,7 +228,7 @@ def main():
     nodes_path = prefix + "/nodes"
     result = dict(changed=False, prefix=prefix)
 
-    if p["state"] == "list":
+    if p["state"] == "query":
         records = []
         counts = {}
         for param in get_parameters_by_path(module, client, nodes_path, recursive=False):

@@ -52,14 +52,14 @@ def test_list_paginated_and_check_mode(run_module, ssm, cluster, proxy):
     ssm.put_parameter(Name=prefix + "/node-00/extra", Type="String", Value="{}")
 
     proxy.reset()
-    r = run_module(MOD, dict(cluster_name=cluster, state="list"))
+    r = run_module(MOD, dict(cluster_name=cluster, state="query"))
     assert r.rc == 0 and r["changed"] is False
     assert [n["node_name"] for n in r["nodes"]] == ["node-%02d" % i for i in range(11)] + ["node-99"]
     assert r["counts"] == {"failed": 3, "joined": 8, "pending": 1}
     assert proxy.count("GetParametersByPath") == 2  # one paginated query: 12 nodes, 10 per page
     assert set(c.params.get("NextToken") is None for c in proxy.find("GetParametersByPath")) == {True, False}
 
-    r = run_module(MOD, dict(cluster_name=cluster, state="list", status_filter=["failed"]))
+    r = run_module(MOD, dict(cluster_name=cluster, state="query", status_filter=["failed"]))
     assert [n["node_name"] for n in r["nodes"]] == ["node-00", "node-04", "node-08"]
 
     r = run_module(MOD, dict(cluster_name=cluster, state="absent", node_name="node-99"))
@@ -74,5 +74,5 @@ def test_bad_input(run_module, cluster):
     assert r.rc != 0 and "node_name" in r["msg"]
     r = run_module(MOD, dict(cluster_name=cluster, node_name="n1"))
     assert r.rc != 0 and "status" in r["msg"]
-    r = run_module(MOD, dict(cluster_name=cluster, prefix="no-slash", state="list"))
+    r = run_module(MOD, dict(cluster_name=cluster, prefix="no-slash", state="query"))
     assert r.rc != 0 and "prefix" in r["msg"]

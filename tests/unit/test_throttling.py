@@ -29,7 +29,7 @@ def test_ssm_join_material_survives_throttling(run_module, ssm, cluster, proxy):
 def test_ssm_node_status_list_survives_throttling(run_module, ssm, cluster, proxy):
     ssm.put_parameter(Name="/kubeadm-aws/%s/nodes/n1" % cluster, Type="String", Value='{"status": "joined"}')
     proxy.throttle_first(2)
-    r = run_module("ssm_node_status", dict(cluster_name=cluster, state="list"), env=NO_BOTOCORE_RETRY)
+    r = run_module("ssm_node_status", dict(cluster_name=cluster, state="query"), env=NO_BOTOCORE_RETRY)
     assert r.rc == 0 and [n["node_name"] for n in r["nodes"]] == ["n1"], r
     assert_retried(proxy, "GetParametersByPath")
 
