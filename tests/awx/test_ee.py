@@ -121,3 +121,33 @@ def test_galaxy_step_installs_the_collection_offline(context, tmp_path):
     assert roles.returncode == 0, roles.stderr
     for role in ("kubeadm_join", "join_material", "node_identity", "node_labels"):
         assert f"sesacthon.kubeadm_aws.{role}" in roles.stdout, roles.stdout
+
+
+def test_introspection_reads_the_collection_runtime_requirements(context, tmp_path):
+    """The builder stage's introspection (the context's own introspect.py) over the installed
+    collection: it must take meta/execution-environment.yml (runtime requirements), not the root
+    requirements.txt with the controller's test tools."""
+    dest = tmp_path / "collections"
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text("[defaults]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update({"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1"})
+    build = context / "_build"
+    res = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-r",
+                          "requirements.yml", "--collections-path", str(dest)],
+                         cwd=build, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    pip_out, bindep_out = tmp_path / "requirements.txt", tmp_path / "bindep.txt"
+    res = subprocess.run([str(VENV_BIN / "python"), str(build / "scripts" / "introspect.py"), "introspect",
+                          "--user-pip=requirements.txt", "--user-bindep=bindep.txt",
+                          f"--write-pip={pip_out}", f"--write-bindep={bindep_out}", str(dest)],
+                         cwd=build, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    pip_lines = pip_out.read_text().splitlines()
+    from_collection = [line for line in pip_lines if line.endswith("from collection sesacthon.kubeadm_aws")]
+    assert any(line.startswith("boto3") for line in from_collection), pip_lines
+    assert any(line.startswith("kubernetes") for line in from_collection), pip_lines
+    for tool in ("moto", "pytest", "molecule", "ansible-lint"):
+        assert not any(line.startswith(tool) for line in pip_lines), f"{tool} would be installed: {pip_lines}"
+    assert any(line.startswith("ansible>=") for line in pip_lines), "the dependency collections come from `ansible`"
+    assert "openssh-clients [platform:rpm]" in bindep_out.read_text()
