@@ -299,7 +299,6 @@ def put_bundle(module, client, name, data, secure=False, kms_key_id=None, overwr
         Value=canonical_json(data),
         Type="SecureString" if secure else "String",
         Overwrite=overwrite,
-        Tier="Standard",
     )
     if secure and kms_key_id:
         kwargs["KeyId"] = kms_key_id

@@ -338,7 +338,8 @@ def _validate(params):
         token = token.strip()
         if not TOKEN_RE.match(token):
             # never echo the value
-            raise KubeadmAwsError("token is not a kubeadm bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})", "token")
+            raise KubeadmAwsError("token is not a kubeadm bootstrap token (6 + 16 characters a-z 0-9, joined by a dot)",
+                                  "token")
         out["token"] = token
     hashes = params.get("ca_cert_hashes")
     if hashes is not None:
