@@ -22,8 +22,10 @@ description:
     compare-and-swap, so a takeover first creates the claim parameter C(<prefix>/init/takeover/<lock id>)
     with C(Overwrite=false) (only one caller can create it for a given stale lock), then checks that the
     lock still holds that same stale value, overwrites it and removes the claim.
-  - Re-acquiring a lock one already holds succeeds without a change (the expiry is renewed only when it
-    has passed).
+  - A lock held (and not expired) by the same O(holder) name is B(not) re-entered by default, because two
+    runs that use the same name (for example the same inventory hostname from two controllers) must not
+    both proceed; set O(reentrant=true) to treat the same name as the same run. An expired lock of the
+    same holder is renewed.
   - O(state=released) deletes the lock, only when O(holder) holds it (or with O(force=true)).
   - O(state=initialized) writes C(<prefix>/init/state) (who initialised the cluster, when, with which
     Kubernetes version); every state reports RV(initialized), so a play can skip C(kubeadm init) on a
@@ -53,6 +55,13 @@ options:
         seconds). Must cover the time C(kubeadm init) takes.
     type: str
     default: 30m
+  reentrant:
+    description:
+      - With O(state=acquired), whether a lock already held by O(holder) counts as acquired (no change).
+      - Leave V(false) unless O(holder) is unique per run; with V(false) a second run using the same holder
+        name gets RV(acquired=false) until the lock is released or expires.
+    type: bool
+    default: false
   force:
     description:
       - With O(state=released), delete the lock whoever holds it.
@@ -255,7 +264,7 @@ class InitLock(object):
         return put_bundle(self.module, self.client, self.lock_name, rec, overwrite=False,
                           description="kubeadm init lock") is not None
 
-    def acquire(self, holder, ttl, current):
+    def acquire(self, holder, ttl, current, reentrant=False):
         """Returns (acquired, changed, record, taken_over, previous_holder); ``current`` is the lock as read."""
         for attempt in range(2):
             if current is None:
@@ -269,7 +278,11 @@ class InitLock(object):
                     continue  # ... and already deleted it again; try once more
             if current.get("holder") == holder:
                 if not self.expired(current):
-                    return True, False, current, False, None
+                    if not reentrant:
+                        self.module.warn(
+                            "the init lock is already held by holder %r (another run using the same holder name?); "
+                            "not acquired because reentrant=false" % holder)
+                    return reentrant, False, current, False, None
                 # our own lock expired and nobody took it over: renew it (same takeover protocol)
             elif not self.expired(current):
                 return False, False, current, False, None
@@ -309,6 +322,7 @@ def main():
         state=dict(type="str", default="acquired", choices=["acquired", "released", "initialized", "query"]),
         holder=dict(type="str"),
         ttl=dict(type="str", default="30m"),
+        reentrant=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
         kubernetes_version=dict(type="str"),
         api_endpoint=dict(type="str"),
@@ -342,7 +356,7 @@ def main():
     state = p["state"]
 
     if state == "acquired":
-        acquired, changed, rec, taken_over, previous = lock.acquire(p["holder"], ttl, current)
+        acquired, changed, rec, taken_over, previous = lock.acquire(p["holder"], ttl, current, p["reentrant"])
         result.update(acquired=acquired, changed=changed, taken_over=taken_over)
         if taken_over:
             result["previous_holder"] = previous

@@ -34,7 +34,9 @@ def test_acquire_reentrant_contended_release(run_module, ssm, cluster, proxy):
     assert len(put) == 1 and put[0].params["Overwrite"] is False and put[0].params["Name"] == lock_name(cluster)
 
     r = run_module(MOD, dict(cluster_name=cluster, holder="run-a"))
-    assert r["acquired"] is True and r["changed"] is False  # re-entrant
+    assert r["acquired"] is False and r["changed"] is False and r["holder"] == "run-a"  # not re-entrant by default
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", reentrant=True))
+    assert r["acquired"] is True and r["changed"] is False
     r = run_module(MOD, dict(cluster_name=cluster, holder="run-b"))
     assert r.rc == 0 and r["acquired"] is False and r["holder"] == "run-a" and r["changed"] is False
 
@@ -76,6 +78,16 @@ def test_concurrent_callers_exactly_one_wins(run_module, ssm, cluster, proxy):
         holder = read_lock(ssm, c)["holder"]
         assert winners[0]["holder"] == holder
         assert all(r["holder"] == holder for r in results)
+
+
+def test_concurrent_callers_same_holder_name(run_module, ssm, cluster, proxy):
+    """Two runs that use the same holder name (e.g. the first control plane's hostname from two
+    controllers): still exactly one proceeds."""
+    proxy.hold("GetParameters", 2)
+    procs = [run_module.start(MOD, dict(cluster_name=cluster, holder="cp1")) for _ in range(2)]
+    results = [run_module.finish(p) for p in procs]
+    assert all(r.rc == 0 for r in results), [r.stderr for r in results]
+    assert sorted(r["acquired"] for r in results) == [False, True]
 
 
 def test_stale_lock_takeover(run_module, ssm, cluster, proxy):
