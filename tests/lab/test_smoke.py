@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
-from labutil import REPO, ansible_env, http_get, lab_nodes
+from labutil import REPO, SMOKE_IP, ansible_env, http_get, lab_nodes
 
 KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 
@@ -204,12 +205,18 @@ def test_containerd_is_the_pinned_release(containerd, versions):
     assert any(c["type"] == "RuntimeReady" and c["status"] for c in status), status
 
 
-def test_pull_through_registry_mirror_and_run_pause(containerd, versions):
+def test_pull_through_registry_mirror_and_run_pause(containerd, versions, lab_up):
     """The CRI pulls registry.k8s.io/pause via the hosts.toml mirror (registry.k8s.io itself is
     unreachable here) and runc runs it."""
     image = f"registry.k8s.io/pause:{versions['PAUSE_VERSION']}"
+    registry_log = Path(lab_up["LAB_STATE_DIR"]) / "registry.log"
+    seen = registry_log.read_text(errors="replace").count(SMOKE_IP) if registry_log.exists() else 0
     containerd.check(f"crictl pull {image}", timeout=300)
     assert image in containerd.check("crictl images -o json")
+    # The lab registry served it, asked as a mirror of registry.k8s.io (containerd adds ?ns=).
+    served = registry_log.read_text(errors="replace").splitlines()
+    pulls = [line for line in served if SMOKE_IP in line and "?ns=registry.k8s.io" in line]
+    assert len([line for line in served if SMOKE_IP in line]) > seen and pulls, f"no pull in {registry_log}"
     containerd.check(f"ctr -n k8s.io run -d {image} smoke-pause")
     try:
         tasks = containerd.check("ctr -n k8s.io tasks ls")
