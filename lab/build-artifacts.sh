@@ -8,7 +8,8 @@
 #
 # Every artifact is built once and cached under $KUBEADM_AWS_CACHE/build/<name>-<version>/ with a
 # `.complete` stamp; a second run builds nothing. See lab/build/README.md for the layout.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'rc=$?; printf "!! [%s] failed (exit %s): %s\n" "$(date -u +%H:%M:%S)" "$rc" "$BASH_COMMAND" >&2' ERR
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD_DIR="$HERE/build"
@@ -24,6 +25,12 @@ BUILD="$CACHE/build"
 MIRROR="$CACHE/mirror"
 REGISTRY_STORAGE="$CACHE/registry"
 mkdir -p "$BUILD" "$MIRROR" "$REGISTRY_STORAGE"
+# One build at a time per cache (`make lab-up` and `make lab-artifacts` may overlap).
+exec 9>"$BUILD/.lock"
+if ! flock -n 9; then
+  printf '>> [%s] waiting for another lab/build-artifacts.sh run (lock %s)\n' "$(date -u +%H:%M:%S)" "$BUILD/.lock"
+  flock 9
+fi
 
 export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN=local
 # Keep go's own caches (defaults are outside the repo); make them explicit for CI caching.
@@ -91,12 +98,15 @@ build_kubernetes_version() {
     } >tools.go
     go mod tidy
   )
+  # No git commit is known from the module proxy: gitCommit is the module's go.sum dirhash (h1:,
+  # sha256 of the exact source tree) in hex; buildDate is the version's publication time.
   local h1; h1="$(awk -v v="$ver" '$1=="k8s.io/kubernetes" && $2==v {print $3}' "$src/go.sum")"
-  local date; date="$(python3 -c 'import json;print(json.load(open("'"$src"'/module.json")).get("Time",""))')"
+  h1="$(python3 -c 'import base64,sys;print(base64.b64decode(sys.argv[1][3:]).hex())' "$h1")"
+  local date; date="$(cd "$src" && go list -m -json "k8s.io/kubernetes" | python3 -c 'import json,sys;print(json.load(sys.stdin).get("Time",""))')"
   local ld="-s -w" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $p.gitVersion=$ver -X $p.gitMajor=$(major_of "$ver") -X $p.gitMinor=$(minor_of "$ver")"
-    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=goproxy-${h1#h1:}"
+    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=$h1"
   done
   mkdir -p "$out/bin.tmp"
   local pkgs=(); for b in "${KUBE_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
@@ -151,9 +161,13 @@ gowrap() {
   if [[ -f "$BUILD_DIR/$name/main.go" ]]; then
     mkdir -p "$src/cmd/$name"; cp "$BUILD_DIR/$name/main.go" "$src/cmd/$name/"
     pkgs+=("./cmd/$name")
+  elif declare -F "gowrap_main_$name" >/dev/null; then
+    mkdir -p "$src/cmd/$name"; "gowrap_main_$name" "$src/cmd/$name" "$ver"
+    pkgs+=("./cmd/$name")
   fi
-  # shellcheck disable=SC2086
-  _gowrap() { (cd "$src" && go get $get && go mod tidy && go build -p "$GO_P" -ldflags "-s -w $ld" -o "$out/bin/" "${pkgs[@]}"); }
+  # `go mod edit -require` rather than `go get`: go get would load the module's root package too
+  local r req=(); for r in $get; do req+=("-require=$r"); done
+  _gowrap() { (cd "$src" && go mod edit "${req[@]}" && go mod tidy && go build -p "$GO_P" -ldflags "-s -w $ld" -o "$out/bin/" "${pkgs[@]}"); }
   timed "building $name $ver (${#pkgs[@]} binaries)" _gowrap
   cp "$src/go.mod" "$src/go.sum" "$out/"
   stamp "$out"
@@ -211,8 +225,23 @@ step_helm() {
     "-X $m/internal/version.version=$HELM_VERSION -X $m/internal/version.gitCommit=$(origin_rev $m "$HELM_VERSION") -X $m/internal/version.gitTreeState=clean" \
     $m/cmd/helm
 }
+# flanneld: upstream's main.go links every backend. The Tencent Cloud VPC backend's SDK
+# (github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc) is not on the module proxy and the
+# deprecated udp backend needs cgo, so the wrapper builds upstream's main.go without those two
+# imports (vxlan, host-gw, ipip, ipsec, wireguard, alloc and extension stay).
+FLANNEL_DROPPED_BACKENDS="tencentvpc udp"
+gowrap_main_flanneld() {
+  local m="github.com/flannel-io/flannel@$2" dir b
+  dir="$(cd /tmp && go mod download -json "$m" | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')"
+  cp "$dir/main.go" "$1/main.go"; chmod u+w "$1/main.go"
+  for b in $FLANNEL_DROPPED_BACKENDS; do
+    grep -q "\"github.com/flannel-io/flannel/pkg/backend/$b\"" "$1/main.go" || die "flannel main.go has no $b import"
+    sed -i "\|\"github.com/flannel-io/flannel/pkg/backend/$b\"|d" "$1/main.go"
+  done
+}
 step_flannel() {
-  gobin flannel "$FLANNEL_VERSION" "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" github.com/flannel-io/flannel
+  gowrap flanneld "$FLANNEL_VERSION" "-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" \
+    "github.com/flannel-io/flannel@$FLANNEL_VERSION"
   # The flannel CNI plugin (type "flannel" in kube-flannel's cni-conf.json): its repository
   # (flannel-io/cni-plugin) is not on the module proxy, so it is built from the code it was forked
   # from, containernetworking/plugins' plugins/meta/flannel, with a current golang.org/x/sys.
@@ -331,7 +360,8 @@ publish_apt_repo() {
       -o APT::FTPArchive::Release::Label="kubeadm-aws-lab core:stable:v$minor" \
       -o APT::FTPArchive::Release::Architectures="amd64" \
       -o APT::FTPArchive::Release::Description="kubeadm-aws lab mirror of core:/stable:/v$minor/deb" \
-      release . >Release
+      release . >"$repo.Release.tmp"
+    mv "$repo.Release.tmp" Release
     export GNUPGHOME="$GNUPGHOME_LAB"
     gpg --batch --yes --armor --detach-sign -o Release.gpg Release
     gpg --batch --yes --clearsign -o InRelease Release
@@ -344,9 +374,12 @@ step_apt() {
   local kv
   for kv in $KUBE_VERSIONS; do
     local minor; minor="$(major_of "$kv").$(minor_of "$kv")"
-    local key="$kv-cni$CNI_PLUGINS_VERSION-crictl$CRICTL_VERSION-$(cat "$BUILD_DIR"/deb/* "$BUILD_DIR"/deb/*/* 2>/dev/null | sha256sum | cut -c1-12)"
+    local key="$kv-cni$CNI_PLUGINS_VERSION-crictl$CRICTL_VERSION-$(find "$BUILD_DIR/deb" -type f | sort | xargs cat | sha256sum | cut -c1-12)"
     local debs="$BUILD/debs-$key" repo="$MIRROR/pkgs.k8s.io/core:/stable:/v$minor/deb"
-    complete "$debs" || { timed "packaging debs for kubernetes $kv" build_debs "$kv" "$debs"; stamp "$debs"; }
+    if ! complete "$debs"; then
+      timed "packaging debs for kubernetes $kv" build_debs "$kv" "$debs"; stamp "$debs"
+      find "$BUILD" -maxdepth 1 -name "debs-$kv-*" ! -name "$(basename "$debs")" -exec rm -rf {} +
+    fi
     if [[ -f "$BUILD/stamps/apt-v$minor" && "$(cat "$BUILD/stamps/apt-v$minor")" == "$key" && -f "$repo/InRelease" ]]; then
       log "apt repository v$minor: cached"; continue
     fi
@@ -401,7 +434,7 @@ build_archives() {
   # flannel daemon and its CNI plugin (for roles that install the plugin from the mirror)
   d="$gh/flannel-io/flannel/releases/download/$FLANNEL_VERSION"; mkdir -p "$d"
   local fn="flannel-$FLANNEL_VERSION-linux-amd64.tar.gz"
-  mkdir -p "$t/flannel"; cp "$BUILD/flannel-$FLANNEL_VERSION/bin/flannel" "$t/flannel/flanneld"
+  mkdir -p "$t/flannel"; cp "$BUILD/flanneld-$FLANNEL_VERSION/bin/flanneld" "$t/flannel/flanneld"
   tgz "$d/$fn" -C "$t/flannel" flanneld
   sum_named "$d/$fn" sha256sum >"$d/$fn.sha256"
   d="$gh/flannel-io/cni-plugin/releases/download/$FLANNEL_CNI_PLUGIN_VERSION"; mkdir -p "$d" "$t/fcni"
@@ -471,8 +504,10 @@ image() {
     echo "ENTRYPOINT $entry"
     echo "LABEL org.opencontainers.image.source=kubeadm-aws-lab"
   } >"$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 docker build -q -t "kubeadm-aws-lab/img/$ref" "$ctx" >/dev/null
-  rm -rf "$ctx"
+  # legacy builder: BuildKit is not part of Debian's docker.io 20.10 and FROM is a local image
+  DOCKER_BUILDKIT=0 docker build -q -t "kubeadm-aws-lab/img/$ref" "$ctx" >"$ctx.log" 2>&1 ||
+    { cat "$ctx.log" >&2; die "docker build of $ref failed"; }
+  rm -rf "$ctx" "$ctx.log"
 }
 registry_has() {   # REPO:TAG -> present in the registry storage?
   local repo="${1%:*}" tag="${1##*:}"
@@ -490,7 +525,10 @@ registry_start() {
   local i; for i in $(seq 50); do curl -fsS "http://$REG_ADDR/v2/" >/dev/null 2>&1 && return; sleep 0.2; done
   die "temporary registry did not start; see $BUILD/registry-build.log"
 }
-registry_stop() { [[ -n "$REG_PID" ]] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null; REG_PID=""; true; }
+registry_stop() {
+  if [[ -n "$REG_PID" ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
+  REG_PID=""
+}
 
 # kube_images KUBE_VERSION: the image list kubeadm itself prints (the contract)
 kube_images() { "$(kube_out "$1")/bin/kubeadm" config images list --kubernetes-version "$1" 2>/dev/null; }
@@ -520,7 +558,7 @@ build_image() {   # registry.k8s.io/REPO:TAG -> build it
       step_pause "$tag"
       image "$path" "$STATIC_BASE" '["/pause"]' "$BUILD/pause-$tag/bin/pause:/pause" ;;
     "$LAB_IMAGE_PREFIX/flannel")
-      image "$path" "$db" '["/opt/bin/flanneld"]' "$BUILD/flannel-$tag/bin/flannel:/opt/bin/flanneld" \
+      image "$path" "$db" '["/opt/bin/flanneld"]' "$BUILD/flanneld-$tag/bin/flanneld:/opt/bin/flanneld" \
         "$BUILD/flannel-cni-plugin-$FLANNEL_CNI_PLUGIN_VERSION/bin/flannel:/flannel" ;;
     "$LAB_IMAGE_PREFIX/flannel-cni-plugin")
       image "$path" "$db" '["/bin/cp"]' "$BUILD/flannel-cni-plugin-$tag/bin/flannel:/flannel" ;;
@@ -531,9 +569,9 @@ build_image() {   # registry.k8s.io/REPO:TAG -> build it
   docker rmi "$REG_ADDR/$path" >/dev/null
 }
 step_images() {
-  local refs; refs="$(expected_images)"
-  local missing=() r
-  for r in $refs; do registry_has "${r#registry.k8s.io/}" || missing+=("$r"); done
+  local refs_s refs=() missing=() r
+  refs_s="$(expected_images)"; mapfile -t refs <<<"$refs_s"
+  for r in "${refs[@]}"; do registry_has "${r#registry.k8s.io/}" || missing+=("$r"); done
   if [[ ${#missing[@]} -gt 0 ]]; then
     docker_ready
     step_rootfs
@@ -542,7 +580,7 @@ step_images() {
     _images() { local r; for r in "${missing[@]}"; do log "  image $r"; build_image "$r"; done; }
     timed "building and pushing ${#missing[@]} images" _images
     # every expected reference must now resolve through the registry API
-    for r in $refs; do
+    for r in "${refs[@]}"; do
       local p="${r#registry.k8s.io/}"
       curl -fsS -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         "http://$REG_ADDR/v2/${p%:*}/manifests/${p##*:}" || die "registry does not serve $r"
@@ -551,7 +589,7 @@ step_images() {
   else
     log "images: all ${#refs[@]} cached in $REGISTRY_STORAGE"
   fi
-  printf '%s\n' $refs >"$MIRROR/images.txt.tmp" && mv "$MIRROR/images.txt.tmp" "$MIRROR/images.txt"
+  printf '%s\n' "${refs[@]}" >"$MIRROR/images.txt.tmp" && mv "$MIRROR/images.txt.tmp" "$MIRROR/images.txt"
 }
 
 ################################################################################ checks and links
