@@ -9,6 +9,7 @@
 # Every artifact is built once and cached under $KUBEADM_AWS_CACHE/build/<name>-<version>/ with a
 # `.complete` stamp; a second run builds nothing. See lab/build/README.md for the layout.
 set -Eeuo pipefail
+# shellcheck disable=SC2154
 trap 'rc=$?; printf "!! [%s] failed (exit %s): %s\n" "$(date -u +%H:%M:%S)" "$rc" "$BASH_COMMAND" >&2' ERR
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,7 +51,7 @@ timed() {
   log "$name: done in $((dt / 60))m$((dt % 60))s"
   printf '%s\t%s\t%ss\n' "$(date -u +%FT%TZ)" "$name" "$dt" >>"$BUILD/timings.log"
 }
-complete() { [[ -f "$1/.complete" ]]; }
+is_complete() { [[ -f "$1/.complete" ]]; }
 stamp() { date -u +%FT%TZ >"$1/.complete"; }
 minor_of() { local v="${1#v}"; v="${v#*.}"; echo "${v%%.*}"; }
 major_of() { local v="${1#v}"; echo "${v%%.*}"; }
@@ -70,8 +71,8 @@ kube_out() { echo "$BUILD/kubernetes-$1"; }
 
 build_kubernetes_version() {
   local ver="$1" out; out="$(kube_out "$ver")"
-  complete "$out" && { log "kubernetes $ver: cached ($out)"; return; }
-  local staging="v0.$(minor_of "$ver").${ver##*.}"
+  is_complete "$out" && { log "kubernetes $ver: cached ($out)"; return; }
+  local staging; staging="v0.$(minor_of "$ver").${ver##*.}"
   local src="$BUILD/src/kubernetes-$ver"
   gomod "$src" kubeadm-aws.lab/build/kubernetes
   (
@@ -111,7 +112,7 @@ build_kubernetes_version() {
   mkdir -p "$out/bin.tmp"
   local pkgs=(); for b in "${KUBE_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   (cd "$src" && go build -p "$GO_P" -ldflags "$ld" -o "$out/bin.tmp/" "${pkgs[@]}")
-  rm -rf "$out/bin"; mv "$out/bin.tmp" "$out/bin"
+  rm -rf "${out:?}/bin"; mv "$out/bin.tmp" "$out/bin"
   cp "$src/go.mod" "$src/go.sum" "$out/"
   "$out/bin/kubeadm" version -o short | grep -qx "$ver" || die "kubeadm does not report $ver"
   stamp "$out"
@@ -119,7 +120,7 @@ build_kubernetes_version() {
 step_kubernetes() {
   local v
   for v in $KUBE_VERSIONS; do
-    complete "$(kube_out "$v")" && { log "kubernetes $v: cached"; continue; }
+    is_complete "$(kube_out "$v")" && { log "kubernetes $v: cached"; continue; }
     timed "building kubernetes $v (${#KUBE_BINARIES[@]} binaries)" build_kubernetes_version "$v"
   done
 }
@@ -136,7 +137,7 @@ origin_rev() {
 gobin() {
   local name="$1" ver="$2" ld="$3"; shift 3
   local out="$BUILD/$name-$ver"
-  complete "$out" && { log "$name $ver: cached"; return; }
+  is_complete "$out" && { log "$name $ver: cached"; return; }
   rm -rf "$out"; mkdir -p "$out/bin"
   local pkgs=() p; for p in "$@"; do pkgs+=("$p@$ver"); done
   timed "building $name $ver ($# binaries)" \
@@ -150,7 +151,7 @@ gobin() {
 gowrap() {
   local name="$1" ver="$2" ld="$3" get="$4"; shift 4
   local out="$BUILD/$name-$ver" src="$BUILD/src/$name-$ver"
-  complete "$out" && { log "$name $ver: cached"; return; }
+  is_complete "$out" && { log "$name $ver: cached"; return; }
   rm -rf "$out"; mkdir -p "$out/bin"
   gomod "$src" "kubeadm-aws.lab/build/$name"
   local pkgs=("$@")
@@ -175,13 +176,13 @@ gowrap() {
 
 step_etcd() {
   local v="${1:-$ETCD_VERSION}"
-  complete "$BUILD/etcd-$v" && { log "etcd $v: cached"; return; }
+  is_complete "$BUILD/etcd-$v" && { log "etcd $v: cached"; return; }
   gowrap etcd "$v" "-X go.etcd.io/etcd/api/v3/version.GitSHA=$(origin_rev go.etcd.io/etcd/server/v3 "$v" | cut -c1-7)" \
     "go.etcd.io/etcd/server/v3@$v"
 }
 step_coredns() {
   local v="${1:-$COREDNS_VERSION}"
-  complete "$BUILD/coredns-$v" && { log "coredns $v: cached"; return; }
+  is_complete "$BUILD/coredns-$v" && { log "coredns $v: cached"; return; }
   local rev; rev="$(origin_rev github.com/coredns/coredns "$v")"
   gowrap coredns "$v" \
     "-X github.com/coredns/coredns/coremain.GitCommit=${rev:0:7} -X github.com/coredns/coredns/coremain.gitNearestTag=$v" \
@@ -196,7 +197,7 @@ step_containerd() {
 step_runc() {
   # runc needs cgo (nsenter) and, for seccomp, libseccomp: link it statically like upstream's runc.amd64
   local out="$BUILD/runc-$RUNC_VERSION"
-  complete "$out" && { log "runc $RUNC_VERSION: cached"; return; }
+  is_complete "$out" && { log "runc $RUNC_VERSION: cached"; return; }
   local tags="netgo osusergo"
   if [[ ! -f /usr/lib/x86_64-linux-gnu/libseccomp.a ]] && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
     log "installing libseccomp-dev for runc's seccomp support"
@@ -258,7 +259,7 @@ step_registry() {
 step_pause() {
   local v="${1:-$PAUSE_VERSION}"
   local out="$BUILD/pause-$v"
-  complete "$out" && { log "pause $v: cached"; return; }
+  is_complete "$out" && { log "pause $v: cached"; return; }
   rm -rf "$out"; mkdir -p "$out/bin"
   timed "building pause $v" \
     cc -Os -s -static -DVERSION="\"$v\"" -o "$out/bin/pause" "$BUILD_DIR/pause/pause.c"
@@ -271,7 +272,7 @@ ROOTFS_PACKAGES="iptables,nftables,conntrack,ipset,iproute2,ca-certificates"
 rootfs_dir() { echo "$BUILD/rootfs-$DEBIAN_SUITE-$(printf '%s' "$ROOTFS_PACKAGES" | sha256sum | cut -c1-12)"; }
 step_rootfs() {
   local out; out="$(rootfs_dir)"
-  complete "$out" && { log "rootfs $DEBIAN_SUITE: cached"; return; }
+  is_complete "$out" && { log "rootfs $DEBIAN_SUITE: cached"; return; }
   rm -rf "$out"; mkdir -p "$out"
   _rootfs() {
     local dir="$out/tree"
@@ -374,9 +375,9 @@ step_apt() {
   local kv
   for kv in $KUBE_VERSIONS; do
     local minor; minor="$(major_of "$kv").$(minor_of "$kv")"
-    local key="$kv-cni$CNI_PLUGINS_VERSION-crictl$CRICTL_VERSION-$(find "$BUILD_DIR/deb" -type f | sort | xargs cat | sha256sum | cut -c1-12)"
+    local key; key="$kv-cni$CNI_PLUGINS_VERSION-crictl$CRICTL_VERSION-$(find "$BUILD_DIR/deb" -type f | sort | xargs cat | sha256sum | cut -c1-12)"
     local debs="$BUILD/debs-$key" repo="$MIRROR/pkgs.k8s.io/core:/stable:/v$minor/deb"
-    if ! complete "$debs"; then
+    if ! is_complete "$debs"; then
       timed "packaging debs for kubernetes $kv" build_debs "$kv" "$debs"; stamp "$debs"
       find "$BUILD" -maxdepth 1 -name "debs-$kv-*" ! -name "$(basename "$debs")" -exec rm -rf {} +
     fi
