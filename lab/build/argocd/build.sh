@@ -35,7 +35,7 @@ SRC="$BUILD/argocd-src-$ARGOCD_VERSION"
 OUT="$BUILD/argocd-$ARGOCD_VERSION"
 M=github.com/argoproj/argo-cd/v2
 
-log() { printf '>> [%s] argocd: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+log() { printf '>> [%s] argocd: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf '!! [%s] argocd: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; exit 1; }
 
 # A wrapper module: argo-cd's own go.mod (its requires and replaces, which a dependent module would
