@@ -21,7 +21,7 @@ NODE = "molecule-container-runtime"
 PRISTINE = "molecule-container-runtime-pristine"
 V = lambda name, default: os.environ.get(name, default).lstrip("v")  # noqa: E731
 CONTAINERD = V("CONTAINERD_VERSION", "2.4.2")
-RUNC = V("RUNC_VERSION", "1.3.0")
+RUNC = V("RUNC_VERSION", "1.5.2")
 CRICTL = V("CRICTL_VERSION", "1.37.0")
 # The pause tag kubeadm of the lab's Kubernetes version deploys (measured by the lab build).
 PAUSE = os.environ.get("PAUSE_VERSION", "3.10.2")
@@ -161,7 +161,7 @@ def test_wrong_checksum_installs_nothing(pristine):
     res = run_role(PRISTINE, "container_runtime", {"container_runtime_containerd_checksum": "sha256:" + "0" * 64})
     assert res.returncode != 0
     out = output(res)
-    assert "Release archive verification failed, nothing was installed" in out, out
+    assert "Release archive download or verification failed, nothing was installed" in out, out
     assert "container_runtime_containerd_checksum" in out and "did not match" in out
     assert_untouched(pristine)
 
