@@ -31,6 +31,7 @@ import shutil
 import stat
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import ansible_runner
@@ -447,6 +448,14 @@ def test_join_workers_job_slice_without_the_control_plane(lab, aws, core, added_
     """One slice of a sliced join-workers job: its inventory holds only its own hosts, all workers
     (one new, one already joined); the control plane is in another slice. The join material comes
     from SSM alone."""
+    # A slice cannot refresh the token (the control plane is not in its inventory): the bootstrap or
+    # an unsliced join (the test above) leaves one valid for kubeadm_aws_token_ttl (2 h).
+    bundle = json.loads(aws["ssm"].get_parameter(Name=f"/kubeadm-aws/{lab['LAB_CLUSTER']}/join/worker",
+                                                 WithDecryption=True)["Parameter"]["Value"])
+    left = datetime.fromisoformat(bundle["token_expires"].replace("Z", "+00:00")) - datetime.now(timezone.utc)
+    assert left > timedelta(minutes=16), (
+        f"the stored join token expires in {left}: a slice cannot refresh it. Run the unsliced job first "
+        "(test_join_workers_job_with_a_limit) or rebuild the lab cluster.")
     new = added_workers()
     export = inventory_update(project, lab, awx_config, ee_collections)
     names = sorted(export["_meta"]["hostvars"])
