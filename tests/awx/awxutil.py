@@ -38,21 +38,37 @@ def render_awx_config(tmp: Path, extra_vars: dict | None = None) -> dict:
     """awx/vars.yml + awx/derived.yml rendered by Ansible: what configure.yml sends to AWX."""
     out = tmp / "rendered.json"
     playbook = tmp / "render.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "name": "Render the AWX configuration",
-        "hosts": "localhost",
-        "connection": "local",
-        "gather_facts": False,
-        "vars_files": [str(REPO / "awx" / "vars.yml"), str(REPO / "awx" / "derived.yml")],
-        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-        "tasks": [{"name": "Write the values", "ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": (
-            "{{ {'job_templates': awx_job_templates, 'workflow': kubeadm_aws_awx_workflow,"
-            " 'workflow_nodes': awx_workflow_nodes, 'workflow_survey': awx_workflow_survey_spec,"
-            " 'kubeconfig_type': kubeadm_aws_awx_kubeconfig_credential_type,"
-            " 'kubeconfig_credential': kubeadm_aws_awx_kubeconfig_credential.name,"
-            " 'inventory_source_path': kubeadm_aws_awx_inventory_source_path,"
-            " 'inventory_source_vars': kubeadm_aws_awx_inventory_source_vars} | to_json }}")}}],
-    }]))
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Render the AWX configuration",
+                    "hosts": "localhost",
+                    "connection": "local",
+                    "gather_facts": False,
+                    "vars_files": [str(REPO / "awx" / "vars.yml"), str(REPO / "awx" / "derived.yml")],
+                    "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                    "tasks": [
+                        {
+                            "name": "Write the values",
+                            "ansible.builtin.copy": {
+                                "dest": str(out),
+                                "mode": "0600",
+                                "content": (
+                                    "{{ {'job_templates': awx_job_templates, 'workflow': kubeadm_aws_awx_workflow,"
+                                    " 'workflow_nodes': awx_workflow_nodes, 'workflow_survey': awx_workflow_survey_spec,"
+                                    " 'kubeconfig_type': kubeadm_aws_awx_kubeconfig_credential_type,"
+                                    " 'kubeconfig_credential': kubeadm_aws_awx_kubeconfig_credential.name,"
+                                    " 'inventory_source_path': kubeadm_aws_awx_inventory_source_path,"
+                                    " 'inventory_source_vars': kubeadm_aws_awx_inventory_source_vars} | to_json }}"
+                                ),
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
     args = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]

@@ -36,8 +36,9 @@ def _requirements(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def context(tmp_path_factory) -> Path:
     ctx = tmp_path_factory.mktemp("ee") / "context"
-    res = subprocess.run([str(REPO / "awx" / "ee" / "build-context.sh"), str(ctx)], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [str(REPO / "awx" / "ee" / "build-context.sh"), str(ctx)], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.strip().splitlines()[-1] == str(ctx)
     return ctx
@@ -70,9 +71,15 @@ def test_context_names_the_collection_tarball(context):
         members = set(tar.getnames())
     info = manifest["collection_info"]
     assert (info["namespace"], info["name"], info["version"]) == ("sesacthon", "kubeadm_aws", GALAXY["version"])
-    for must in ("playbooks/join_workers.yml", "playbooks/site.yml", "inventory/aws_ec2.yml",
-                 "roles/kubeadm_join/meta/argument_specs.yml", "plugins/modules/ssm_join_material.py",
-                 "meta/execution-environment.yml", "meta/ee-requirements.txt"):
+    for must in (
+        "playbooks/join_workers.yml",
+        "playbooks/site.yml",
+        "inventory/aws_ec2.yml",
+        "roles/kubeadm_join/meta/argument_specs.yml",
+        "plugins/modules/ssm_join_material.py",
+        "meta/execution-environment.yml",
+        "meta/ee-requirements.txt",
+    ):
         assert must in members, f"{must} is not in the collection tarball"
     # Built from what git knows: no local caches or state.
     junk = [m for m in members if re.search(r"(^|/)(\.pytest_cache|__pycache__|\.ansible|\.venv)(/|$)", m)]
@@ -102,22 +109,53 @@ def test_galaxy_step_installs_the_collection_offline(context, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     cfg = tmp_path / "ansible.cfg"
     cfg.write_text("[defaults]\n")
-    env.update({"ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1", "ANSIBLE_CONFIG": str(cfg),
-                # No server can answer: a dependency lookup would fail instead of passing silently.
-                "ANSIBLE_GALAXY_SERVER": "http://127.0.0.1:9/"})
-    res = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps",
-                          "-r", "requirements.yml", "--collections-path", str(dest)],
-                         cwd=context / "_build", env=env, capture_output=True, text=True, timeout=300)
+    env.update(
+        {
+            "ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1",
+            "ANSIBLE_CONFIG": str(cfg),
+            # No server can answer: a dependency lookup would fail instead of passing silently.
+            "ANSIBLE_GALAXY_SERVER": "http://127.0.0.1:9/",
+        }
+    )
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-galaxy"),
+            "collection",
+            "install",
+            "--no-deps",
+            "-r",
+            "requirements.yml",
+            "--collections-path",
+            str(dest),
+        ],
+        cwd=context / "_build",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     installed = dest / "ansible_collections" / "sesacthon" / "kubeadm_aws"
     assert json.loads((installed / "MANIFEST.json").read_text())["collection_info"]["version"] == GALAXY["version"]
     env["ANSIBLE_COLLECTIONS_PATH"] = str(dest)
-    doc = subprocess.run([str(VENV_BIN / "ansible-doc"), "-j", "sesacthon.kubeadm_aws.ssm_join_material"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    doc = subprocess.run(
+        [str(VENV_BIN / "ansible-doc"), "-j", "sesacthon.kubeadm_aws.ssm_join_material"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert doc.returncode == 0, doc.stderr
     assert "sesacthon.kubeadm_aws.ssm_join_material" in json.loads(doc.stdout)
-    roles = subprocess.run([str(VENV_BIN / "ansible-doc"), "-t", "role", "-l", "sesacthon.kubeadm_aws"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    roles = subprocess.run(
+        [str(VENV_BIN / "ansible-doc"), "-t", "role", "-l", "sesacthon.kubeadm_aws"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert roles.returncode == 0, roles.stderr
     for role in ("kubeadm_join", "join_material", "node_identity", "node_labels"):
         assert f"sesacthon.kubeadm_aws.{role}" in roles.stdout, roles.stdout
@@ -133,15 +171,41 @@ def test_introspection_reads_the_collection_runtime_requirements(context, tmp_pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update({"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1"})
     build = context / "_build"
-    res = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-r",
-                          "requirements.yml", "--collections-path", str(dest)],
-                         cwd=build, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-galaxy"),
+            "collection",
+            "install",
+            "--no-deps",
+            "-r",
+            "requirements.yml",
+            "--collections-path",
+            str(dest),
+        ],
+        cwd=build,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     pip_out, bindep_out = tmp_path / "requirements.txt", tmp_path / "bindep.txt"
-    res = subprocess.run([str(VENV_BIN / "python"), str(build / "scripts" / "introspect.py"), "introspect",
-                          "--user-pip=requirements.txt", "--user-bindep=bindep.txt",
-                          f"--write-pip={pip_out}", f"--write-bindep={bindep_out}", str(dest)],
-                         cwd=build, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            str(build / "scripts" / "introspect.py"),
+            "introspect",
+            "--user-pip=requirements.txt",
+            "--user-bindep=bindep.txt",
+            f"--write-pip={pip_out}",
+            f"--write-bindep={bindep_out}",
+            str(dest),
+        ],
+        cwd=build,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     pip_lines = pip_out.read_text().splitlines()
     from_collection = [line for line in pip_lines if line.endswith("from collection sesacthon.kubeadm_aws")]

@@ -51,8 +51,13 @@ def lab_services() -> dict[str, str]:
     """The lab without the cluster (`make lab-up`): moto answers and holds the lab's instances."""
     env = lab_env()
     try:
-        ec2 = boto3.client("ec2", region_name=env["LAB_REGION"], endpoint_url=env["AWS_ENDPOINT_URL"],
-                           aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        ec2 = boto3.client(
+            "ec2",
+            region_name=env["LAB_REGION"],
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
         res = ec2.describe_instances(Filters=[{"Name": "tag:kubeadm-aws/cluster", "Values": [env["LAB_CLUSTER"]]}])
     except Exception as e:  # noqa: BLE001 - any failure means the lab is not up
         pytest.fail(f"moto_server does not answer at {env['AWS_ENDPOINT_URL']} (run 'make lab-up'): {e}")
@@ -67,10 +72,20 @@ def lab(lab_services) -> dict[str, str]:
     kubeconfig = Path(env["LAB_STATE_DIR"]) / "admin.conf"
     if not kubeconfig.is_file():
         pytest.fail(f"{kubeconfig} is missing: the lab cluster is not up (run 'make lab')")
-    res = subprocess.run([str(VENV_BIN / "python"), "-c", (
-        "import sys; from kubernetes import client, config; config.load_kube_config(config_file=sys.argv[1]);"
-        "print(len(client.CoreV1Api().list_node(_request_timeout=10).items))"), str(kubeconfig)],
-        capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "-c",
+            (
+                "import sys; from kubernetes import client, config; config.load_kube_config(config_file=sys.argv[1]);"
+                "print(len(client.CoreV1Api().list_node(_request_timeout=10).items))"
+            ),
+            str(kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if res.returncode != 0:
         pytest.fail(f"the lab cluster's API does not answer (run 'make lab'): {res.stderr[-800:]}")
     env["KUBECONFIG_PATH"] = str(kubeconfig)
@@ -79,8 +94,12 @@ def lab(lab_services) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def aws(lab):
-    kw = {"region_name": lab["LAB_REGION"], "endpoint_url": lab["AWS_ENDPOINT_URL"],
-          "aws_access_key_id": lab["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": lab["AWS_SECRET_ACCESS_KEY"]}
+    kw = {
+        "region_name": lab["LAB_REGION"],
+        "endpoint_url": lab["AWS_ENDPOINT_URL"],
+        "aws_access_key_id": lab["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": lab["AWS_SECRET_ACCESS_KEY"],
+    }
     return {"ec2": boto3.client("ec2", **kw), "ssm": boto3.client("ssm", **kw)}
 
 
@@ -93,8 +112,10 @@ def core(lab):
 
 
 def running_instances(aws, lab, role: str | None = None) -> list[dict]:
-    filters = [{"Name": "tag:kubeadm-aws/cluster", "Values": [lab["LAB_CLUSTER"]]},
-               {"Name": "instance-state-name", "Values": ["running"]}]
+    filters = [
+        {"Name": "tag:kubeadm-aws/cluster", "Values": [lab["LAB_CLUSTER"]]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
     if role:
         filters.append({"Name": "tag:kubeadm-aws/role", "Values": [role]})
     res = aws["ec2"].describe_instances(Filters=filters)
@@ -103,8 +124,9 @@ def running_instances(aws, lab, role: str | None = None) -> list[dict]:
 
 def lab_up(lab, workers: int) -> None:
     env = {**os.environ, "LAB_WORKERS": str(workers)}
-    res = subprocess.run([str(REPO / "lab" / "lab.sh"), "up"], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=1200)
+    res = subprocess.run(
+        [str(REPO / "lab" / "lab.sh"), "up"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1200
+    )
     assert res.returncode == 0, f"lab/lab.sh up (LAB_WORKERS={workers}) failed:\n{res.stdout}\n{res.stderr}"
 
 
@@ -156,17 +178,36 @@ def ee_collections(tmp_path_factory) -> Path:
     """The execution environment's collections directory: the collection tarball that the EE build
     context holds, installed with the Containerfile's galaxy command (no Galaxy, --no-deps)."""
     tmp = tmp_path_factory.mktemp("ee")
-    res = subprocess.run([str(REPO / "awx" / "ee" / "build-context.sh"), str(tmp / "context")], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [str(REPO / "awx" / "ee" / "build-context.sh"), str(tmp / "context")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     dest = tmp / "collections"
     cfg = tmp / "ansible.cfg"
     cfg.write_text("[defaults]\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update({"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1"})
-    res = subprocess.run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-r",
-                          "requirements.yml", "--collections-path", str(dest)],
-                         cwd=tmp / "context" / "_build", env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-galaxy"),
+            "collection",
+            "install",
+            "--no-deps",
+            "-r",
+            "requirements.yml",
+            "--collections-path",
+            str(dest),
+        ],
+        cwd=tmp / "context" / "_build",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     return dest
 
@@ -178,8 +219,16 @@ def awx_config(tmp_path_factory) -> dict:
 
 def checkout(dest: Path) -> Path:
     """The project as AWX's project update leaves it: the repository's files, without .git."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, files):
         src = REPO / rel
         if not src.exists() or src.is_dir():
@@ -195,22 +244,42 @@ def inventory_update(project: Path, lab: dict, awx_config: dict, ee_collections:
     in the environment. The lab's source path is inventory/lab.aws_ec2.yml (the production file with
     moto's endpoint and the container connection)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "AWS_", "KUBEADM_AWS", "LAB_"))}
-    env.update({
-        # STANDARD_INVENTORY_UPDATE_ENV
-        "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_INVENTORY_EXPORT": "True",
-        "ANSIBLE_VERBOSE_TO_STDERR": "True",
-        # Amazon Web Services credential (moto's placeholder keys) and the lab's endpoint.
-        "AWS_ACCESS_KEY_ID": lab["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": lab["AWS_SECRET_ACCESS_KEY"],
-        "AWS_ENDPOINT_URL": lab["AWS_ENDPOINT_URL"],
-        "ANSIBLE_COLLECTIONS_PATH": f"{ee_collections}",
-    })
+    env.update(
+        {
+            # STANDARD_INVENTORY_UPDATE_ENV
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+            "ANSIBLE_INVENTORY_EXPORT": "True",
+            "ANSIBLE_VERBOSE_TO_STDERR": "True",
+            # Amazon Web Services credential (moto's placeholder keys) and the lab's endpoint.
+            "AWS_ACCESS_KEY_ID": lab["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": lab["AWS_SECRET_ACCESS_KEY"],
+            "AWS_ENDPOINT_URL": lab["AWS_ENDPOINT_URL"],
+            "ANSIBLE_COLLECTIONS_PATH": f"{ee_collections}",
+        }
+    )
     # source_vars become environment variables (the lab's cluster and region).
-    env.update({k: {"KUBEADM_AWS_CLUSTER": lab["LAB_CLUSTER"], "AWS_REGION": lab["LAB_REGION"]}.get(k, v)
-                for k, v in awx_config["inventory_source_vars"].items()})
-    res = subprocess.run([str(VENV_BIN / "ansible-inventory"), "--list", "--export",
-                          "-i", str(project / "inventory" / "lab.aws_ec2.yml"),
-                          "--playbook-dir", str(project / "inventory")],
-                         cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    env.update(
+        {
+            k: {"KUBEADM_AWS_CLUSTER": lab["LAB_CLUSTER"], "AWS_REGION": lab["LAB_REGION"]}.get(k, v)
+            for k, v in awx_config["inventory_source_vars"].items()
+        }
+    )
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "ansible-inventory"),
+            "--list",
+            "--export",
+            "-i",
+            str(project / "inventory" / "lab.aws_ec2.yml"),
+            "--playbook-dir",
+            str(project / "inventory"),
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -221,7 +290,7 @@ def job_inventory(export: dict, slice_number: int = 1, slice_count: int = 1) -> 
     hostvars = export["_meta"]["hostvars"]
     hosts = sorted(hostvars)
     if slice_count > 1 and slice_number > 0:
-        hosts = hosts[slice_number - 1::slice_count]
+        hosts = hosts[slice_number - 1 :: slice_count]
     in_slice = set(hosts)
     groups = {name: g for name, g in export.items() if name not in ("_meta", "all", "ungrouped")}
     data: dict = {"all": {}}
@@ -242,8 +311,11 @@ def job_inventory(export: dict, slice_number: int = 1, slice_count: int = 1) -> 
             data[name] = info
     data["all"]["hosts"] = [h for h in hosts if h not in grouped]
     data["all"]["children"] = list(groups)
-    data["_meta"] = {"hostvars": {h: {**hostvars[h], "remote_tower_enabled": "true", "remote_tower_id": i + 1}
-                                  for i, h in enumerate(hosts)}}
+    data["_meta"] = {
+        "hostvars": {
+            h: {**hostvars[h], "remote_tower_enabled": "true", "remote_tower_id": i + 1} for i, h in enumerate(hosts)
+        }
+    }
     return data
 
 
@@ -270,46 +342,69 @@ class AwxJob:
         pdd = self.pdd
         pdd.mkdir(parents=True, mode=0o700)
         (pdd / "project").symlink_to(self.project, target_is_directory=True)
-        inv = write_private(pdd / "inventory" / "hosts",
-                            "#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(inventory), 0o700)
+        inv = write_private(
+            pdd / "inventory" / "hosts",
+            "#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(inventory),
+            0o700,
+        )
         # Kubeconfig credential: the file injector writes the kubeconfig into the private data dir;
         # its extra_vars injector points kubeadm_aws_kubeconfig_path at it.
         kubeconfig = write_private(pdd / "env" / "tmp_kubeconfig", Path(self.lab["KUBECONFIG_PATH"]).read_text())
-        injector = {k: v.replace("{{ tower.filename.kubeconfig }}", str(kubeconfig))
-                    for k, v in self.awx_config["kubeconfig_type"]["injectors"]["extra_vars"].items()}
+        injector = {
+            k: v.replace("{{ tower.filename.kubeconfig }}", str(kubeconfig))
+            for k, v in self.awx_config["kubeconfig_type"]["injectors"]["extra_vars"].items()
+        }
         lab_vars = yaml.safe_load((REPO / "lab" / "lab-vars.yml").read_text())
         survey = {q["variable"]: q["default"] for q in self.template["survey_spec"]["spec"]}
         survey["kubeadm_aws_cluster_name"] = self.lab["LAB_CLUSTER"]
         extravars = {
-            **self.template["extra_vars"],   # the template's extra vars (awx/vars.yml)
-            **lab_vars,                      # the lab job template's settings (mirror, registry, moto)
-            **survey,                        # survey answers
-            **injector,                      # credential injector
-            "awx_job_id": 1, "tower_job_id": 1, "awx_job_template_name": self.template["name"],
+            **self.template["extra_vars"],  # the template's extra vars (awx/vars.yml)
+            **lab_vars,  # the lab job template's settings (mirror, registry, moto)
+            **survey,  # survey answers
+            **injector,  # credential injector
+            "awx_job_id": 1,
+            "tower_job_id": 1,
+            "awx_job_template_name": self.template["name"],
             "awx_job_launch_type": "manual",
         }
         write_private(pdd / "env" / "extravars", yaml.safe_dump(extravars))
         envvars = {
             # AWX settings passed to every job (awx/settings/defaults.py).
-            "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "False",
-            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True", "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False", "JOB_ID": "1", "INVENTORY_ID": "1",
-            "AWX_PRIVATE_DATA_DIR": str(pdd), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(pdd / "cp"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "False",
+            "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
+            "ANSIBLE_NOCOLOR": "True",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "JOB_ID": "1",
+            "INVENTORY_ID": "1",
+            "AWX_PRIVATE_DATA_DIR": str(pdd),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(pdd / "cp"),
             # The execution environment's PATH: ansible-playbook and its Python (the virtualenv here).
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             # Collections: requirements_collections, the project's collections_path, the EE's.
-            "ANSIBLE_COLLECTIONS_PATH": ":".join([str(pdd / "requirements_collections"), "./.ansible/collections",
-                                                  "~/.ansible/collections", str(self.ee_collections)]),
+            "ANSIBLE_COLLECTIONS_PATH": ":".join(
+                [
+                    str(pdd / "requirements_collections"),
+                    "./.ansible/collections",
+                    "~/.ansible/collections",
+                    str(self.ee_collections),
+                ]
+            ),
             # Amazon Web Services credential + the lab's endpoint (moto).
-            "AWS_ACCESS_KEY_ID": self.lab["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY": self.lab["AWS_SECRET_ACCESS_KEY"],
+            "AWS_ACCESS_KEY_ID": self.lab["AWS_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": self.lab["AWS_SECRET_ACCESS_KEY"],
             "AWS_ENDPOINT_URL": self.lab["AWS_ENDPOINT_URL"],
             # Read by lab/lab-vars.yml (a lab job template would carry literal values instead).
-            "LAB_CLUSTER": self.lab["LAB_CLUSTER"], "LAB_REGION": self.lab["LAB_REGION"],
-            "LAB_GATEWAY": self.lab["LAB_GATEWAY"], "LAB_STATE_DIR": self.lab["LAB_STATE_DIR"],
+            "LAB_CLUSTER": self.lab["LAB_CLUSTER"],
+            "LAB_REGION": self.lab["LAB_REGION"],
+            "LAB_GATEWAY": self.lab["LAB_GATEWAY"],
+            "LAB_STATE_DIR": self.lab["LAB_STATE_DIR"],
         }
         write_private(pdd / "env" / "envvars", yaml.safe_dump(envvars))
-        write_private(pdd / "env" / "settings", json.dumps(
-            {"job_timeout": RUNNER_TIMEOUT, "suppress_ansible_output": True, "suppress_output_file": False}))
+        write_private(
+            pdd / "env" / "settings",
+            json.dumps({"job_timeout": RUNNER_TIMEOUT, "suppress_ansible_output": True, "suppress_output_file": False}),
+        )
         cmdline = "-u root" + (f" -l {limit}" if limit else "")
         write_private(pdd / "env" / "cmdline", cmdline)
         (pdd / "cp").mkdir(mode=0o700, exist_ok=True)
@@ -324,8 +419,13 @@ class AwxJob:
         old_path = os.environ.get("PATH", "")
         os.environ["PATH"] = f"{VENV_BIN}:{old_path}"  # runner looks ansible-playbook up in its own PATH
         try:
-            result = ansible_runner.run(private_data_dir=str(pdd), playbook="playbooks/join_workers.yml",
-                                        inventory=str(inv), ident="1", quiet=True)
+            result = ansible_runner.run(
+                private_data_dir=str(pdd),
+                playbook="playbooks/join_workers.yml",
+                inventory=str(inv),
+                ident="1",
+                quiet=True,
+            )
         finally:
             os.environ["PATH"] = old_path
         self.duration = time.time() - t0
@@ -365,17 +465,23 @@ def assert_joined(core, aws, lab, instance: dict) -> None:
             break
         time.sleep(3)
     assert node is not None
-    assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []), \
-        f"{name} is not Ready: {[(c.type, c.status, c.reason) for c in node.status.conditions or []]}"
+    assert any(
+        c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
+    ), f"{name} is not Ready: {[(c.type, c.status, c.reason) for c in node.status.conditions or []]}"
     want = f"aws:///{instance['Placement']['AvailabilityZone']}/{instance['InstanceId']}"
     assert node.spec.provider_id == want
     assert "node-role.kubernetes.io/worker" in (node.metadata.labels or {})
-    status = json.loads(aws["ssm"].get_parameter(
-        Name=f"/kubeadm-aws/{lab['LAB_CLUSTER']}/nodes/{name}")["Parameter"]["Value"])
+    status = json.loads(
+        aws["ssm"].get_parameter(Name=f"/kubeadm-aws/{lab['LAB_CLUSTER']}/nodes/{name}")["Parameter"]["Value"]
+    )
     assert status["status"] == "joined", status
     assert status.get("role") in (None, "worker"), status
-    tags = {t["Key"]: t["Value"] for t in aws["ec2"].describe_instances(
-        InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0].get("Tags", [])}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in aws["ec2"]
+        .describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+        .get("Tags", [])
+    }
     assert tags.get(f"kubernetes.io/cluster/{lab['LAB_CLUSTER']}") == "owned", tags
     assert tags.get("kubeadm-aws/provider-id") == want, tags
 
@@ -393,7 +499,14 @@ def test_private_data_dir_is_laid_out_as_awx_does(tmp_path, lab_services, awx_co
     job = AwxJob(tmp_path / "pdd", lab, awx_config, ee_collections, project)
     job.prepare({"all": {"hosts": []}, "_meta": {"hostvars": {}}}, limit="somehost")
     pdd = tmp_path / "pdd"
-    for rel in ("env/extravars", "env/envvars", "env/settings", "env/cmdline", "inventory/hosts", "project/playbooks/join_workers.yml"):
+    for rel in (
+        "env/extravars",
+        "env/envvars",
+        "env/settings",
+        "env/cmdline",
+        "inventory/hosts",
+        "project/playbooks/join_workers.yml",
+    ):
         assert (pdd / rel).exists(), rel
     assert stat.S_IMODE((pdd / "env" / "tmp_kubeconfig").stat().st_mode) == 0o600
     assert not (pdd / "project" / ".git").exists() and not (pdd / "project" / ".ansible").exists()
@@ -443,19 +556,24 @@ def test_join_workers_job_with_a_limit(lab, aws, core, added_workers, ee_collect
     assert_joined(core, aws, lab, new)
 
 
-def test_join_workers_job_slice_without_the_control_plane(lab, aws, core, added_workers, ee_collections, awx_config,
-                                                           project, tmp_path):
+def test_join_workers_job_slice_without_the_control_plane(
+    lab, aws, core, added_workers, ee_collections, awx_config, project, tmp_path
+):
     """One slice of a sliced join-workers job: its inventory holds only its own hosts, all workers
     (one new, one already joined); the control plane is in another slice. The join material comes
     from SSM alone."""
     # A slice cannot refresh the token (the control plane is not in its inventory): the bootstrap or
     # an unsliced join (the test above) leaves one valid for kubeadm_aws_token_ttl (2 h).
-    bundle = json.loads(aws["ssm"].get_parameter(Name=f"/kubeadm-aws/{lab['LAB_CLUSTER']}/join/worker",
-                                                 WithDecryption=True)["Parameter"]["Value"])
+    bundle = json.loads(
+        aws["ssm"].get_parameter(Name=f"/kubeadm-aws/{lab['LAB_CLUSTER']}/join/worker", WithDecryption=True)[
+            "Parameter"
+        ]["Value"]
+    )
     left = datetime.fromisoformat(bundle["token_expires"].replace("Z", "+00:00")) - datetime.now(timezone.utc)
     assert left > timedelta(minutes=16), (
         f"the stored join token expires in {left}: a slice cannot refresh it. Run the unsliced job first "
-        "(test_join_workers_job_with_a_limit) or rebuild the lab cluster.")
+        "(test_join_workers_job_with_a_limit) or rebuild the lab cluster."
+    )
     new = added_workers()
     export = inventory_update(project, lab, awx_config, ee_collections)
     names = sorted(export["_meta"]["hostvars"])
@@ -463,7 +581,7 @@ def test_join_workers_job_slice_without_the_control_plane(lab, aws, core, added_
     # The smallest slice count that puts the new worker in a slice without a control plane.
     for count in range(2, len(names) + 1):
         number = names.index(new["PrivateDnsName"]) % count + 1
-        members = set(names[number - 1::count])
+        members = set(names[number - 1 :: count])
         if not members & cps:
             break
     else:  # pragma: no cover - only with no workers at all
@@ -472,8 +590,9 @@ def test_join_workers_job_slice_without_the_control_plane(lab, aws, core, added_
     assert set(inventory["_meta"]["hostvars"]) == members
     job = AwxJob(tmp_path / "awx_job_2", lab, awx_config, ee_collections, project)
     result = job.run(inventory)
-    assert result.status == "successful" and result.rc == 0, \
-        f"slice {number} of {count} ({sorted(members)}) failed:\n{job.stdout()}"
+    assert (
+        result.status == "successful" and result.rc == 0
+    ), f"slice {number} of {count} ({sorted(members)}) failed:\n{job.stdout()}"
     hosts = job.processed_hosts()
     assert hosts == members, f"the slice ran on {hosts}, expected {members}"
     assert not hosts & cps

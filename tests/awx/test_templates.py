@@ -23,7 +23,7 @@ _ansible_env = ansible_env
 def _role_name(entry) -> str:
     name = entry if isinstance(entry, str) else entry.get("role") or entry.get("name")
     assert name.startswith(COLLECTION), f"role {name!r} is not referenced by its FQCN"
-    return name[len(COLLECTION):]
+    return name[len(COLLECTION) :]
 
 
 def _role_closure(role: str, seen: set[str]) -> set[str]:
@@ -101,7 +101,9 @@ def test_templates_use_only_variables_their_roles_declare(rendered):
         declared = declared_variables(playbook_roles(REPO / t["playbook"]))
         for var, source in template_variables(t, rendered).items():
             if var not in declared:
-                problems.append(f"{t['name']!r} ({t['playbook']}): {source} variable {var!r} is declared by no role it runs")
+                problems.append(
+                    f"{t['name']!r} ({t['playbook']}): {source} variable {var!r} is declared by no role it runs"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -111,7 +113,9 @@ def test_templates_ask_for_cluster_version_and_limit(rendered):
         assert t["survey_enabled"] and "kubeadm_aws_cluster_name" in questions, t["name"]
         roles = playbook_roles(REPO / t["playbook"])
         if {"kube_packages", "kubeadm_init", "kubeadm_join"} & roles:
-            assert "kubeadm_aws_kubernetes_version" in questions, f"{t['name']}: installs Kubernetes, must ask its version"
+            assert (
+                "kubeadm_aws_kubernetes_version" in questions
+            ), f"{t['name']}: installs Kubernetes, must ask its version"
         for q in questions.values():
             assert q["question_name"] and q["type"] in ("text", "multiplechoice", "integer"), q
     # The host limit is AWX's own prompt (configure.yml: ask_limit_on_launch on every template).
@@ -152,7 +156,9 @@ def test_workflow_chains_bootstrap_and_join(rendered):
         template = names[node["unified_job_template"]["name"]]
         assert node["job_slice_count"] == template["job_slice_count"]
     playbooks = {n: names[nodes[n]["unified_job_template"]["name"]]["playbook"] for n in nodes}
-    first = [n for n in nodes if not any(n == s["identifier"] for m in nodes.values() for s in m["related"]["success_nodes"])]
+    first = [
+        n for n in nodes if not any(n == s["identifier"] for m in nodes.values() for s in m["related"]["success_nodes"])
+    ]
     assert [playbooks[n] for n in first] == ["playbooks/site.yml"], first
     follow = [s["identifier"] for s in nodes[first[0]]["related"]["success_nodes"]]
     assert "playbooks/join_workers.yml" in [playbooks[n] for n in follow]
@@ -173,14 +179,24 @@ def test_inventory_source_is_the_production_inventory_file(rendered):
 
 
 def test_configure_playbook_syntax(tmp_path):
-    res = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "--syntax-check",
-                          str(REPO / "awx" / "configure.yml")],
-                         cwd=REPO, env=_ansible_env(tmp_path), capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "--syntax-check", str(REPO / "awx" / "configure.yml")],
+        cwd=REPO,
+        env=_ansible_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_awx_directory_is_lint_clean():
-    res = subprocess.run([str(VENV_BIN / "ansible-lint"), "--profile", "production", "--offline", "awx/"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
+    res = subprocess.run(
+        [str(VENV_BIN / "ansible-lint"), "--profile", "production", "--offline", "awx/"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"},
+    )
     assert res.returncode == 0, res.stdout + res.stderr
