@@ -27,6 +27,8 @@ DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 REDIS_IMAGE_TAG="${REDIS_IMAGE_TAG:-debian-$DEBIAN_SUITE}"
 IMAGE_PREFIX="lab"
 RECIPE=1
+# Bump when an image's content changes without a version change (the tag is then pushed again).
+IMAGE_RECIPE=2
 export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath -mod=mod" GOTOOLCHAIN=local
 export GOMODCACHE="${GOMODCACHE:-$(go env GOMODCACHE)}" GOCACHE="${GOCACHE:-$(go env GOCACHE)}"
 GO_P="${GO_P:-2}"
@@ -124,6 +126,9 @@ push() {
 
 step_images() {
   local argo_repo="$IMAGE_PREFIX/argocd" redis_repo="$IMAGE_PREFIX/redis"
+  local stamp="$BUILD/argocd-images-$ARGOCD_VERSION-$REDIS_IMAGE_TAG-r$IMAGE_RECIPE.done"
+  [[ -f "$stamp" ]] || rm -f "$REGISTRY_STORAGE/docker/registry/v2/repositories/$argo_repo/_manifests/tags/$ARGOCD_VERSION/current/link" \
+    "$REGISTRY_STORAGE/docker/registry/v2/repositories/$redis_repo/_manifests/tags/$REDIS_IMAGE_TAG/current/link"
   if registry_has "$argo_repo" "$ARGOCD_VERSION" && registry_has "$redis_repo" "$REDIS_IMAGE_TAG"; then
     log "images cached: registry.k8s.io/$argo_repo:$ARGOCD_VERSION, registry.k8s.io/$redis_repo:$REDIS_IMAGE_TAG"
     return
@@ -138,10 +143,13 @@ step_images() {
   if ! registry_has "$argo_repo" "$ARGOCD_VERSION"; then
     docker import "$(rootfs argocd ca-certificates,git,git-lfs,openssh-client,gnupg,tini,tzdata,passwd)" \
       "kubeadm-aws-lab/argocd-base:$ARGOCD_VERSION" >/dev/null
-    cp "$OUT/bin/argocd" "$helm" "$ctx/"
+    # Argo CD's own image adds its gpg and git wrappers (the repo server execs gpg-wrapper.sh).
+    local src="$GOMODCACHE/$M@$ARGOCD_VERSION"
+    cp "$OUT/bin/argocd" "$helm" "$src/hack/gpg-wrapper.sh" "$src/hack/git-verify-wrapper.sh" "$ctx/"
+    chmod 0755 "$ctx"/*.sh
     cat >"$ctx/Dockerfile" <<DOCKERFILE
 FROM kubeadm-aws-lab/argocd-base:$ARGOCD_VERSION
-COPY argocd helm /usr/local/bin/
+COPY argocd helm gpg-wrapper.sh git-verify-wrapper.sh /usr/local/bin/
 RUN cd /usr/local/bin && for n in argocd-server argocd-repo-server argocd-cmp-server argocd-application-controller \
       argocd-dex argocd-notifications argocd-applicationset-controller argocd-k8s-auth argocd-commit-server; do \
       ln -s argocd \$n; done && mkdir -p /app/config/ssh /app/config/tls /app/config/gpg/source /app/config/gpg/keys \
@@ -163,6 +171,7 @@ DOCKERFILE
     push "kubeadm-aws-lab/img/$redis_repo:$REDIS_IMAGE_TAG" "$redis_repo" "$REDIS_IMAGE_TAG"
   fi
   rm -rf "$ctx"
+  date -u +%FT%TZ >"$stamp"
 }
 
 case "${1:-all}" in
