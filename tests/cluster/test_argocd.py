@@ -74,16 +74,7 @@ def kubeconfig(lab_env) -> str:
     result = subprocess.run([str(REPO / "lab" / "lab.sh"), "kubeconfig"], capture_output=True, text=True, cwd=REPO)
     if result.returncode != 0:
         pytest.fail(f"no lab cluster ({result.stderr.strip()}): run 'make lab'")
-    path = result.stdout.strip()
-    nodes = subprocess.run(
-        ["kubectl", "--kubeconfig", path, "get", "nodes", "-o", "name"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": f"{lab_env['KUBEADM_AWS_CACHE']}/bin:{os.environ['PATH']}"},
-    )
-    if nodes.returncode != 0:
-        pytest.fail(f"the lab cluster does not answer ({nodes.stderr.strip()}): run 'make lab'")
-    return path
+    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +82,11 @@ def api(kubeconfig):
     from kubernetes import client, config
 
     config.load_kube_config(config_file=kubeconfig)
+    try:
+        nodes = client.CoreV1Api().list_node(_request_timeout=15).items
+    except Exception as err:  # noqa: BLE001 (any failure to reach the API is the same finding)
+        pytest.fail(f"the lab cluster's API does not answer ({err}): run 'make lab'")
+    assert nodes, "the lab cluster has no nodes: run 'make lab'"
     return client
 
 
