@@ -79,7 +79,7 @@ def test_labels_and_taints_follow_the_tags(core, instances):
         else:
             assert "node-role.kubernetes.io/control-plane" in labels
             assert ("node-role.kubernetes.io/control-plane", "", "NoSchedule") in taints
-    assert seen_label and seen_taint, "the lab config is expected to tag one label and one taint"
+    assert seen_label, "the lab config tags w1 with a label (and w2, when there is one, with a taint)"
 
 
 def _run_pod(core, name, node, image, command, namespace="default"):

@@ -1,0 +1,81 @@
+"""Bad input stops playbooks/site.yml in its first play, before any host changes, with a message
+naming the problem. Runs on the bare lab nodes (molecule prepare step, before converge)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from conftest import recap, run_playbook, tags_of
+
+MARKER = "/etc/modules-load.d/kubernetes.conf"  # the first file os_prep writes
+
+
+def _nodes_untouched(instances) -> None:
+    for i in instances:
+        container = tags_of(i)["lab/container"]
+        probe = subprocess.run(["docker", "exec", container, "test", "-e", MARKER], capture_output=True)
+        assert probe.returncode != 0, f"{container} was changed: {MARKER} exists"
+
+
+def _assert_stopped_early(proc, message: str, instances) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert message in out, f"expected {message!r} in:\n{out[-3000:]}"
+    hosts = recap(proc.stdout)
+    assert hosts, out[-2000:]
+    assert all(h["changed"] == 0 for h in hosts.values()), hosts
+    assert "Prepare the nodes" not in proc.stdout, "the run went past the input checks"
+    _nodes_untouched(instances)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bare(instances):
+    _nodes_untouched(instances)
+
+
+def test_no_cluster_name(instances, lab_env):
+    p = run_playbook("site.yml", "-e", "kubeadm_aws_cluster_name=")
+    _assert_stopped_early(p, "kubeadm_aws_cluster_name '' is not a valid cluster name", instances)
+
+
+def test_unsupported_kubernetes_version(instances, lab_env):
+    p = run_playbook("site.yml", "-e", "kubeadm_aws_kubernetes_version=1.29.4")
+    _assert_stopped_early(p, "kubeadm_aws_kubernetes_version '1.29.4' is not supported", instances)
+
+
+def test_bad_role_variable(instances, lab_env):
+    p = run_playbook("site.yml", "-e", "container_runtime_source=tarball")
+    _assert_stopped_early(p, "value of container_runtime_source must be one of: release, distro, docker, got: tarball",
+                          instances)
+
+
+def test_empty_control_plane_group(instances, ec2, lab_env):
+    cps = [i for i in instances if tags_of(i)["kubeadm-aws/role"] == "control-plane"]
+    ids = [i["InstanceId"] for i in cps]
+    ec2.create_tags(Resources=ids, Tags=[{"Key": "kubeadm-aws/role", "Value": "etcd"}])
+    try:
+        p = run_playbook("site.yml")
+        _assert_stopped_early(p, "The inventory group 'kube_control_plane' (kubeadm_aws_control_plane_group) is empty",
+                              instances)
+    finally:
+        ec2.create_tags(Resources=ids, Tags=[{"Key": "kubeadm-aws/role", "Value": "control-plane"}])
+
+
+@pytest.mark.parametrize(
+    "tag,value,message",
+    [
+        ("k8s.io/label/tier", "not a valid value!", "label 'tier=not a valid value!' is malformed"),
+        ("k8s.io/label/-bad-key", "x", "label '-bad-key=x' is malformed"),
+        ("k8s.io/taint/dedicated", "infra", "is malformed (from the EC2 tag k8s.io/taint/"),
+    ],
+)
+def test_malformed_label_or_taint_tag(instances, ec2, lab_env, tag, value, message):
+    worker = next(i for i in instances if tags_of(i)["kubeadm-aws/role"] == "worker")
+    ec2.create_tags(Resources=[worker["InstanceId"]], Tags=[{"Key": tag, "Value": value}])
+    try:
+        p = run_playbook("site.yml")
+        _assert_stopped_early(p, message, instances)
+        assert worker["PrivateDnsName"] in p.stdout  # the message names the host
+    finally:
+        ec2.delete_tags(Resources=[worker["InstanceId"]], Tags=[{"Key": tag}])
