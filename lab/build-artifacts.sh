@@ -590,7 +590,11 @@ step_images() {
   else
     log "images: all ${#refs[@]} cached in $REGISTRY_STORAGE"
   fi
-  printf '%s\n' "${refs[@]}" >"$MIRROR/images.txt.tmp" && mv "$MIRROR/images.txt.tmp" "$MIRROR/images.txt"
+  # images.txt: every reference the registry storage holds (all Kubernetes versions ever built)
+  local repos="$REGISTRY_STORAGE/docker/registry/v2/repositories"
+  find "$repos" -path '*/_manifests/tags/*/current/link' | sed -e "s|^$repos/||" \
+    -e 's|/_manifests/tags/\([^/]*\)/current/link$|:\1|' -e 's|^|registry.k8s.io/|' | sort >"$MIRROR/images.txt.tmp"
+  mv "$MIRROR/images.txt.tmp" "$MIRROR/images.txt"
 }
 
 ################################################################################ checks and links
