@@ -467,7 +467,7 @@ debian_base() { echo "kubeadm-aws-lab/debian-base:$DEBIAN_SUITE-$(basename "$(ro
 docker_ready() {
   docker info >/dev/null 2>&1 && return
   log "starting dockerd (log: $CACHE/dockerd.log)"
-  (nohup dockerd >"$CACHE/dockerd.log" 2>&1 &)
+  (setsid nohup dockerd >"$CACHE/dockerd.log" 2>&1 </dev/null 9>&- &)   # 9: our lock, not dockerd's
   local i; for i in $(seq 60); do docker info >/dev/null 2>&1 && return; sleep 1; done
   die "docker engine did not start; see $CACHE/dockerd.log"
 }
@@ -520,7 +520,7 @@ registry_start() {
   REG_ADDR="127.0.0.1:$port"
   local bin="$BUILD/distribution-$DISTRIBUTION_VERSION/bin/registry"
   REGISTRY_HTTP_ADDR="$REG_ADDR" REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$REGISTRY_STORAGE" \
-    OTEL_TRACES_EXPORTER=none "$bin" serve "$BUILD_DIR/registry/config.yml" >"$BUILD/registry-build.log" 2>&1 &
+    OTEL_TRACES_EXPORTER=none "$bin" serve "$BUILD_DIR/registry/config.yml" >"$BUILD/registry-build.log" 2>&1 9>&- &
   REG_PID=$!
   trap registry_stop EXIT
   local i; for i in $(seq 50); do curl -fsS "http://$REG_ADDR/v2/" >/dev/null 2>&1 && return; sleep 0.2; done
