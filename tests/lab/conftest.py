@@ -25,7 +25,7 @@ def lab_env() -> dict[str, str]:
 def versions() -> dict[str, str]:
     path = REPO / "lab" / "versions.env"
     if not path.is_file():
-        pytest.fail(f"{path} is missing (it pins the lab's versions; see lab/build-artifacts.sh)")
+        pytest.fail(f"{path} is missing (it pins the lab's versions; see lab/build-artifacts.sh)", pytrace=False)
     return _source(path)
 
 
@@ -34,7 +34,7 @@ def lab_up(lab_env) -> dict[str, str]:
     """The lab's host-side services answer; fails (with the fix) when they do not."""
     net = subprocess.run(["docker", "network", "inspect", lab_env["LAB_NETWORK"]], capture_output=True)
     if net.returncode != 0:
-        pytest.fail(f"Docker network {lab_env['LAB_NETWORK']} is missing: run 'make lab-up'")
+        pytest.fail(f"Docker network {lab_env['LAB_NETWORK']} is missing: run 'make lab-up'", pytrace=False)
     status, _ = http_get(f"http://127.0.0.1:{lab_env['LAB_MOTO_PORT']}/moto-api/")
     assert status == 200, "moto_server does not answer: run 'make lab-up'"
     return lab_env
@@ -48,7 +48,7 @@ def mirror(lab_up, versions) -> str:
     url = f"{base}/pkgs.k8s.io/core:/stable:/v{minor}/deb/InRelease"
     status, _ = http_get(url)
     if status != 200:
-        pytest.fail(f"the mirror has no apt repository ({url}: HTTP {status}): run 'make lab-artifacts'")
+        pytest.fail(f"the mirror has no apt repository ({url}: HTTP {status}): run 'make lab-artifacts'", pytrace=False)
     return base
 
 
@@ -57,7 +57,9 @@ def registry(lab_up) -> str:
     url = f"http://{lab_up['LAB_REGISTRY']}/v2/"
     status, _ = http_get(url)
     if status != 200:
-        pytest.fail(f"the image registry does not answer on {url}: run 'make lab-artifacts' then 'make lab-up'")
+        pytest.fail(
+            f"the image registry does not answer on {url}: run 'make lab-artifacts' then 'make lab-up'", pytrace=False
+        )
     return lab_up["LAB_REGISTRY"]
 
 

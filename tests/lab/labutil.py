@@ -37,7 +37,7 @@ def http_get(url: str, timeout: float = 10, headers: dict | None = None) -> tupl
     except urllib.error.HTTPError as err:
         return err.code, err.read()
     except (urllib.error.URLError, OSError) as err:
-        pytest.fail(f"{url}: {err} (is the lab up? run 'make lab-up')")
+        pytest.fail(f"{url}: {err} (is the lab up? run 'make lab-up')", pytrace=False)
 
 
 class Node:
