@@ -308,3 +308,27 @@ def test_lab_inventory_matches_production():
         if key not in lab_only:
             assert prod["compose"].get(key) == lab["compose"].get(key), key
     assert prod["compose"]["ansible_host"] == "ec2_private_ip_address"
+
+
+def test_production_inventory_reads_the_same_instances(inventory, lab_up):
+    """inventory/aws_ec2.yml, pointed at moto only through AWS_ENDPOINT_URL and the cluster name,
+    yields the same hosts, groups and variables; only the connection differs (SSH to the private IP)."""
+    env = {**ansible_env(lab_up), "KUBEADM_AWS_CLUSTER": lab_up["LAB_CLUSTER"], "AWS_REGION": lab_up["LAB_REGION"]}
+    result = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "ansible-inventory"), "-i", "inventory/aws_ec2.yml", "--list"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    prod, lab = _unsafe(json.loads(result.stdout)), _unsafe(inventory)
+    for group in ("kube_control_plane", "kube_workers", "kube_cluster"):
+        assert set(prod[group]["hosts"]) == set(lab[group]["hosts"]), group
+    for host, lab_vars in lab["_meta"]["hostvars"].items():
+        prod_vars = prod["_meta"]["hostvars"][host]
+        assert prod_vars["ansible_host"] == prod_vars["ec2_private_ip_address"]
+        assert "ansible_connection" not in prod_vars
+        differ = {k for k in set(prod_vars) | set(lab_vars) if prod_vars.get(k) != lab_vars.get(k)}
+        assert differ == {"ansible_host", "ansible_connection"}, differ
