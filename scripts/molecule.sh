@@ -17,10 +17,13 @@ ROOT="$PWD"
 export PATH="$ROOT/.venv/bin:$PATH"
 # The lab's shared endpoints (LAB_NETWORK, LAB_MIRROR_URL, LAB_REGISTRY), read by converge.yml.
 if [ -f lab/versions.env ]; then set -a; . lab/versions.env; set +a; fi
+# Values set by the caller win over lab/lab.env (e.g. LAB_MIRROR_URL for another mirror).
+_mirror="${LAB_MIRROR_URL:-}" _registry="${LAB_REGISTRY:-}"
 if [ -f lab/lab.env ]; then
   # shellcheck source=/dev/null
   . lab/lab.env
 fi
+LAB_MIRROR_URL="${_mirror:-${LAB_MIRROR_URL:-}}" LAB_REGISTRY="${_registry:-${LAB_REGISTRY:-}}"
 export MOLECULE_LAB_NETWORK="${LAB_NETWORK:-kubeadm-aws-lab}"
 export LAB_MIRROR_URL="${LAB_MIRROR_URL:-http://10.213.0.1:8080}"
 export LAB_REGISTRY="${LAB_REGISTRY:-10.213.0.1:5000}"
