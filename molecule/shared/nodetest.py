@@ -34,14 +34,14 @@ def _ansible_env() -> dict[str, str]:
     return env
 
 
-LAB_VARS = Path(__file__).resolve().parent / "lab_vars.yml"
+LAB_VARS = Path(__file__).resolve().parent / "vars" / "lab.yml"
 
 
 def run_role(container: str, role: str, extra_vars: dict | None = None, tasks_from: str = "main",
              timeout: int = 900, lab_vars: bool = True) -> subprocess.CompletedProcess:
     """Run sesacthon.kubeadm_aws.<role> against `container`; never raises on failure.
 
-    With lab_vars, the lab's mirror/registry/version settings (lab_vars.yml) apply first and
+    With lab_vars, the lab's mirror/registry/version settings (vars/lab.yml) apply first and
     `extra_vars` override them.
     """
     play = [{
