@@ -319,6 +319,13 @@ def job_inventory(export: dict, slice_number: int = 1, slice_count: int = 1) -> 
     return data
 
 
+def lab_kube_version() -> str:
+    for line in (REPO / "lab" / "versions.env").read_text().splitlines():
+        if line.startswith("KUBE_VERSION="):
+            return line.split("=", 1)[1].strip().lstrip("v")
+    raise AssertionError("lab/versions.env has no KUBE_VERSION")
+
+
 def write_private(path: Path, content: str, mode: int = 0o600) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     path.write_text(content)
@@ -356,7 +363,10 @@ class AwxJob:
         }
         lab_vars = yaml.safe_load((REPO / "lab" / "lab-vars.yml").read_text())
         survey = {q["variable"]: q["default"] for q in self.template["survey_spec"]["spec"]}
+        # The answers a user gives for the lab: its cluster and the Kubernetes version its mirror serves.
         survey["kubeadm_aws_cluster_name"] = self.lab["LAB_CLUSTER"]
+        if "kubeadm_aws_kubernetes_version" in survey:
+            survey["kubeadm_aws_kubernetes_version"] = lab_kube_version()
         extravars = {
             **self.template["extra_vars"],  # the template's extra vars (awx/vars.yml)
             **lab_vars,  # the lab job template's settings (mirror, registry, moto)
@@ -394,11 +404,10 @@ class AwxJob:
             "AWS_ACCESS_KEY_ID": self.lab["AWS_ACCESS_KEY_ID"],
             "AWS_SECRET_ACCESS_KEY": self.lab["AWS_SECRET_ACCESS_KEY"],
             "AWS_ENDPOINT_URL": self.lab["AWS_ENDPOINT_URL"],
-            # Read by lab/lab-vars.yml (a lab job template would carry literal values instead).
-            "LAB_CLUSTER": self.lab["LAB_CLUSTER"],
-            "LAB_REGION": self.lab["LAB_REGION"],
-            "LAB_GATEWAY": self.lab["LAB_GATEWAY"],
-            "LAB_STATE_DIR": self.lab["LAB_STATE_DIR"],
+            # Read by lab/lab-vars.yml (a lab job template would carry literal values instead); the
+            # repository it reads lab/versions.env from is the job's project.
+            **{k: v for k, v in self.lab.items() if k.startswith("LAB_")},
+            "LAB_REPO_DIR": str(pdd / "project"),
         }
         write_private(pdd / "env" / "envvars", yaml.safe_dump(envvars))
         write_private(
