@@ -100,3 +100,23 @@ def test_container_runtime_rerun_after_the_packages_changes_nothing(host):
     """cri-tools and kubernetes-cni (kubeadm's dependencies) must not fight container_runtime."""
     res = run_role(NODE, "container_runtime")
     assert res.returncode == 0 and "changed=0" in output(res), output(res)
+
+
+# Last: it moves the converged node to another version.
+UPGRADE = os.environ.get("KUBE_UPGRADE_VERSION", "1.37.2").lstrip("v")
+UPGRADE_MINOR = ".".join(UPGRADE.split(".")[:2])
+
+
+def test_upgrade_only_when_allowed(host):
+    """kube_packages_allow_upgrade=true moves the held packages (and the repository) to the new version."""
+    release = f"{MIRROR}/pkgs.k8s.io/core:/stable:/v{UPGRADE_MINOR}/deb/Release"
+    if host.run(f"curl -sf -o /dev/null {release}").rc != 0:
+        pytest.skip(f"the lab mirror has no v{UPGRADE_MINOR} repository (KUBE_VERSIONS=... make lab-artifacts)")
+    res = run_role(NODE, "kube_packages", {"kube_packages_version": UPGRADE, "kube_packages_allow_upgrade": True})
+    assert res.returncode == 0, output(res)
+    assert host.check_output("kubeadm version -o short").strip() == f"v{UPGRADE}"
+    assert host.check_output("kubelet --version").strip() == f"Kubernetes v{UPGRADE}"
+    assert sorted(set(PACKAGES) & set(host.check_output("apt-mark showhold").split())) == sorted(PACKAGES)
+    assert f"core:/stable:/v{UPGRADE_MINOR}/deb/" in host.file("/etc/apt/sources.list.d/kubernetes.sources").content_string
+    again = run_role(NODE, "kube_packages", {"kube_packages_version": UPGRADE})
+    assert again.returncode == 0 and "changed=0" in output(again), output(again)
