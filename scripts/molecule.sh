@@ -8,7 +8,9 @@
 #
 # Needs the lab (`make lab-up`): the node image kubeadm-aws-node:debian12, the Docker network
 # kubeadm-aws-lab, and for container_runtime/kube_packages the mirror and registry on its gateway.
-# Node containers are named molecule-<scenario> and carry the label owner=molecule.
+# Their node containers are named molecule-<scenario>[-pristine] and carry the label owner=molecule.
+# Careful: with no argument this also runs the cluster scenarios, which take the lab down and up
+# (the lab cluster is rebuilt from scratch); name scenarios to leave a running lab alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -37,8 +39,15 @@ docker info >/dev/null 2>&1 || { echo "!! Docker engine not reachable: run 'make
 if [ $# -gt 0 ]; then
   scenarios=("$@")
 else
+  # The node-role scenarios use the running lab (network, mirror, registry) and run first; the
+  # scenarios that own the lab's lifecycle (cluster, ha: `lab/lab.sh down` when they finish) last.
+  first=(os_prep container_runtime kube_packages)
   scenarios=()
-  for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
+  for s in "${first[@]}"; do [ -f "molecule/$s/molecule.yml" ] && scenarios+=("$s"); done
+  for f in molecule/*/molecule.yml; do
+    s="$(basename "$(dirname "$f")")"
+    [[ " ${first[*]} " == *" $s "* ]] || scenarios+=("$s")
+  done
 fi
 for s in "${scenarios[@]}"; do
   [ -f "molecule/$s/molecule.yml" ] || { echo "!! unknown scenario '$s' (have: $(ls molecule | grep -v shared | xargs))" >&2; exit 2; }
