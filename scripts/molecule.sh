@@ -18,6 +18,7 @@ ROOT="$PWD"
 [ -x .venv/bin/molecule ] || scripts/setup.sh
 export PATH="$ROOT/.venv/bin:$PATH"
 # The lab's shared endpoints (LAB_NETWORK, LAB_MIRROR_URL, LAB_REGISTRY), read by converge.yml.
+# shellcheck source=../lab/versions.env
 if [ -f lab/versions.env ]; then set -a; . lab/versions.env; set +a; fi
 # Values set by the caller win over lab/lab.env (e.g. LAB_MIRROR_URL for another mirror).
 _mirror="${LAB_MIRROR_URL:-}" _registry="${LAB_REGISTRY:-}"
@@ -50,7 +51,10 @@ else
   done
 fi
 for s in "${scenarios[@]}"; do
-  [ -f "molecule/$s/molecule.yml" ] || { echo "!! unknown scenario '$s' (have: $(ls molecule | grep -v shared | xargs))" >&2; exit 2; }
+  if [ ! -f "molecule/$s/molecule.yml" ]; then
+    have=(); for f in molecule/*/molecule.yml; do have+=("$(basename "$(dirname "$f")")"); done
+    echo "!! unknown scenario '$s' (have: ${have[*]})" >&2; exit 2
+  fi
 done
 
 failed=() summary=()
