@@ -18,7 +18,7 @@ ROOT="$PWD"
 [ -x .venv/bin/molecule ] || scripts/setup.sh
 export PATH="$ROOT/.venv/bin:$PATH"
 # The lab's shared endpoints (LAB_NETWORK, LAB_MIRROR_URL, LAB_REGISTRY), read by converge.yml.
-# shellcheck source=../lab/versions.env
+# shellcheck source=/dev/null
 if [ -f lab/versions.env ]; then set -a; . lab/versions.env; set +a; fi
 # Values set by the caller win over lab/lab.env (e.g. LAB_MIRROR_URL for another mirror).
 _mirror="${LAB_MIRROR_URL:-}" _registry="${LAB_REGISTRY:-}"
