@@ -23,6 +23,7 @@ unit: setup ## module tests against a real moto_server
 
 lab-artifacts: setup ## build (once, cached by version) the Kubernetes artifacts and the mirror
 	@lab/build-artifacts.sh
+	@lab/build/argocd/build.sh
 
 lab-up: setup lab-artifacts ## Docker engine, node images, node containers, moto_server, mirror
 	@lab/lab.sh up

@@ -194,6 +194,11 @@ run_node() {
   local kmsg=() modules=()
   [ -e /dev/kmsg ] && kmsg=(--device /dev/kmsg)
   [ -d /lib/modules ] && modules=(-v /lib/modules:/lib/modules:ro)
+  # The kubelet's resolv.conf for pods with dnsPolicy Default (CoreDNS): Docker's embedded resolver
+  # (127.0.0.11) would be the pod's own loopback and CoreDNS would forward to itself. The lab network's
+  # gateway serves no DNS, so names outside the cluster do not resolve in pods: traffic stays in the lab.
+  mkdir -p "$STATE"
+  printf 'nameserver %s\n' "$LAB_GATEWAY" >"$STATE/kubelet-resolv.conf"
   docker volume create --label "$LABEL.lab=1" "$name-containerd" >/dev/null
   docker volume create --label "$LABEL.lab=1" "$name-kubelet" >/dev/null
   docker run -d --name "$name" --hostname "$hostname" \
@@ -204,6 +209,7 @@ run_node() {
     --device-cgroup-rule='a *:* rmw' --cgroupns=private \
     --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
     -v "$name-containerd:/var/lib/containerd" -v "$name-kubelet:/var/lib/kubelet" \
+    -v "$STATE/kubelet-resolv.conf:/etc/kubeadm-aws-lab/resolv.conf:ro" \
     "${kmsg[@]}" "${modules[@]}" "$@" \
     "$image" >/dev/null
 }
