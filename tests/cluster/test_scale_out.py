@@ -1,0 +1,50 @@
+"""A worker added to a running cluster joins through a worker-only run of playbooks/join_workers.yml
+(--limit to the new host, as an AWX job, a job slice or an autoscaling hook would run it): only the
+new host is in the play, it joins from the join material in SSM, and it is Ready with its providerID."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from conftest import REPO, recap, run_playbook, wait_for
+
+
+def _lab_sh(*args: str, **env: str) -> None:
+    subprocess.run([str(REPO / "lab" / "lab.sh"), *args], check=True, env={**os.environ, **env},
+                   capture_output=True, text=True)
+
+
+def test_worker_only_run_joins_an_added_worker(core, ec2, ssm, lab_env, instances):
+    workers = [i for i in instances if {t["Key"]: t["Value"] for t in i["Tags"]}["kubeadm-aws/role"] == "worker"]
+    count = str(len(workers) + 1)
+    new_ip = f"10.213.0.{20 + len(workers) + 1}"
+    _lab_sh("up", LAB_WORKERS=count)
+    new = None
+    try:
+        res = ec2.describe_instances(Filters=[{"Name": "private-ip-address", "Values": [new_ip]},
+                                              {"Name": "instance-state-name", "Values": ["running"]}])
+        new = [i for r in res["Reservations"] for i in r["Instances"]][0]
+        name = new["PrivateDnsName"]
+        p = run_playbook("join_workers.yml", "--limit", name, env={"LAB_WORKERS": count})
+        assert p.returncode == 0, p.stdout[-4000:]
+        hosts = recap(p.stdout)
+        assert set(hosts) == {name}, f"the play touched more than the new worker: {hosts}"
+        node = wait_for(lambda: next((n for n in core.list_node().items if n.metadata.name == name), None),
+                        what=f"node {name}")
+        assert node.spec.provider_id == f"aws:///{new['Placement']['AvailabilityZone']}/{new['InstanceId']}"
+        assert "node-role.kubernetes.io/worker" in node.metadata.labels
+        assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+        status = json.loads(ssm.get_parameter(Name=f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}/nodes/{name}")["Parameter"]["Value"])
+        assert status["status"] == "joined"
+        # A second worker-only run leaves the joined worker alone.
+        again = run_playbook("join_workers.yml", "--limit", name, env={"LAB_WORKERS": count})
+        assert again.returncode == 0 and recap(again.stdout)[name]["changed"] == 0, again.stdout[-3000:]
+    finally:
+        _lab_sh("up", LAB_WORKERS=str(len(workers)))
+        if new is not None:
+            try:
+                core.delete_node(new["PrivateDnsName"])
+            except Exception:  # noqa: BLE001 - the node may not have registered
+                pass
