@@ -107,7 +107,14 @@ def _vars(lab_env, images, **extra) -> dict:
     # creates the redis password with the argocd image) could never finish: leave it out.
     values: dict = {"dex": {"enabled": False}, "redisSecretInit": {"enabled": bool(images)}}
     if images:
-        values["global"] = {"image": {"repository": f"registry.k8s.io/{ARGOCD_IMAGE_REPO}", "tag": images["argocd"]}}
+        # Always: a rebuilt lab image keeps its tag, and nodes must not run a stale copy.
+        values["global"] = {
+            "image": {
+                "repository": f"registry.k8s.io/{ARGOCD_IMAGE_REPO}",
+                "tag": images["argocd"],
+                "imagePullPolicy": "Always",
+            }
+        }
         values["redis"] = {"image": {"repository": f"registry.k8s.io/{REDIS_IMAGE_REPO}", "tag": images["redis"]}}
     data = {
         # The lab's chart (never committed) and helm from the lab mirror.

@@ -24,11 +24,13 @@ BUILD="$CACHE/build"
 REGISTRY_STORAGE="$CACHE/registry"
 ARGOCD_VERSION="${ARGOCD_VERSION:-v2.14.21}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
+# The chart's repo-server init container runs `cp --update=none` (GNU coreutils >= 9.2): trixie.
+ARGOCD_DEBIAN_SUITE="${ARGOCD_DEBIAN_SUITE:-trixie}"
 REDIS_IMAGE_TAG="${REDIS_IMAGE_TAG:-debian-$DEBIAN_SUITE}"
 IMAGE_PREFIX="lab"
 RECIPE=1
 # Bump when an image's content changes without a version change (the tag is then pushed again).
-IMAGE_RECIPE=2
+IMAGE_RECIPE=3
 export CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath -mod=mod" GOTOOLCHAIN=local
 export GOMODCACHE="${GOMODCACHE:-$(go env GOMODCACHE)}" GOCACHE="${GOCACHE:-$(go env GOCACHE)}"
 GO_P="${GO_P:-2}"
@@ -77,17 +79,17 @@ step_binary() {
   date -u +%FT%TZ >"$OUT/.complete"
 }
 
-# rootfs NAME PACKAGES: a Debian minbase rootfs tarball, cached by its inputs
+# rootfs NAME PACKAGES [SUITE]: a Debian minbase rootfs tarball, cached by its inputs
 rootfs() {
-  local name="$1" pkgs="$2" hash dir
-  hash="$(printf '%s %s %s %s' "$RECIPE" "$DEBIAN_SUITE" "$pkgs" "$name" | sha256sum | cut -c1-12)"
+  local name="$1" pkgs="$2" suite="${3:-$DEBIAN_SUITE}" hash dir
+  hash="$(printf '%s %s %s %s' "$RECIPE" "$suite" "$pkgs" "$name" | sha256sum | cut -c1-12)"
   dir="$BUILD/argocd-rootfs-$name-$hash"
   if [[ ! -f "$dir/rootfs.tar" ]]; then
     command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-    log "debootstrap $DEBIAN_SUITE rootfs for $name ($pkgs)"
-    rm -rf "$dir"; mkdir -p "$dir" "$CACHE/debootstrap-cache/$DEBIAN_SUITE"
-    debootstrap --variant=minbase --include="$pkgs" --cache-dir="$CACHE/debootstrap-cache/$DEBIAN_SUITE" \
-      "$DEBIAN_SUITE" "$dir/root" >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap failed"; }
+    log "debootstrap $suite rootfs for $name ($pkgs)"
+    rm -rf "$dir"; mkdir -p "$dir" "$CACHE/debootstrap-cache/$suite"
+    debootstrap --variant=minbase --include="$pkgs" --cache-dir="$CACHE/debootstrap-cache/$suite" \
+      "$suite" "$dir/root" >"$dir.log" 2>&1 || { tail -20 "$dir.log" >&2; die "debootstrap failed"; }
     # The images run as uid 999 (the chart's securityContext): Argo CD's user "argocd", and redis.
     chroot "$dir/root" /bin/sh -c 'getent passwd 999 >/dev/null || useradd -u 999 -U -m -d /home/argocd -s /bin/sh argocd' \
       >>"$dir.log" 2>&1
@@ -141,7 +143,7 @@ step_images() {
   registry_start
 
   if ! registry_has "$argo_repo" "$ARGOCD_VERSION"; then
-    docker import "$(rootfs argocd ca-certificates,git,git-lfs,openssh-client,gnupg,tini,tzdata,passwd)" \
+    docker import "$(rootfs argocd ca-certificates,git,git-lfs,openssh-client,gnupg,tini,tzdata,passwd "$ARGOCD_DEBIAN_SUITE")" \
       "kubeadm-aws-lab/argocd-base:$ARGOCD_VERSION" >/dev/null
     # Argo CD's own image adds its gpg and git wrappers (the repo server execs gpg-wrapper.sh).
     local src="$GOMODCACHE/$M@$ARGOCD_VERSION"
