@@ -7,7 +7,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 
-.PHONY: help setup lint unit lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench clean
+.PHONY: help setup lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -20,6 +20,9 @@ lint: setup ## ansible-lint (production profile), yamllint, ansible-test sanity
 
 unit: setup ## module tests against a real moto_server
 	@$(VENV)/bin/python -m pytest -q tests/unit
+
+awx: setup ## execution environment build context (ansible-builder create) and job templates vs argument specs
+	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/awx/test_ee.py tests/awx/test_templates.py
 
 lab-artifacts: setup ## build (once, cached by version) the Kubernetes artifacts and the mirror
 	@lab/build-artifacts.sh
@@ -43,7 +46,7 @@ lab-kubeconfig: ## print the path of the lab cluster's admin kubeconfig
 molecule: setup lab-up ## molecule scenarios (all, or SCENARIO=name)
 	@scripts/molecule.sh $(SCENARIO)
 
-test: lint unit lab-smoke molecule ## every test
+test: lint unit awx lab-smoke molecule ## every test
 
 bench: lab-up ## converge benchmark: bench/results.json and docs/benchmarks.md
 	@scripts/bench.sh
