@@ -25,6 +25,7 @@ awx: setup ## execution environment build context (ansible-builder create) and j
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/awx/test_ee.py tests/awx/test_templates.py
 
 lab-artifacts: setup ## build (once, cached by version) the Kubernetes artifacts and the mirror
+	@scripts/host-deps.sh
 	@lab/build-artifacts.sh
 	@lab/build/argocd/build.sh
 
