@@ -7,7 +7,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 
-.PHONY: help setup lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench clean
+.PHONY: help setup static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -50,7 +50,13 @@ MOLECULE_DEFAULT := os_prep container_runtime kube_packages cluster
 molecule: setup lab-up ## molecule scenarios: node roles and cluster (or SCENARIO=name, e.g. ha)
 	@scripts/molecule.sh $(or $(SCENARIO),$(MOLECULE_DEFAULT))
 
-test: lint unit awx lab-smoke molecule ## every test
+# The static checks run while the (cold: tens of minutes) artifact build runs; then the lab tests.
+test: setup ## every test: lint, unit, awx, lab-smoke, molecule (node roles + cluster)
+	@$(MAKE) --no-print-directory -j2 --output-sync=line static-checks lab-artifacts
+	@$(MAKE) --no-print-directory lab-smoke molecule
+
+static-checks: setup
+	@$(MAKE) --no-print-directory lint unit awx
 
 bench: lab-up ## converge benchmark: bench/results.json and docs/benchmarks.md
 	@scripts/bench.sh
