@@ -332,5 +332,5 @@ def test_production_inventory_reads_the_same_instances(inventory, lab_up):
         assert "ansible_connection" not in prod_vars
         # Facts cached by earlier runs (discovered_interpreter_python, ...) are not inventory variables.
         cached = {k for k in set(prod_vars) | set(lab_vars) if k.startswith(("discovered_", "ansible_facts"))}
-        differ = {k for k in set(prod_vars) | set(lab_vars) - cached if prod_vars.get(k) != lab_vars.get(k)}
+        differ = {k for k in (set(prod_vars) | set(lab_vars)) - cached if prod_vars.get(k) != lab_vars.get(k)}
         assert differ == {"ansible_host", "ansible_connection"}, differ
