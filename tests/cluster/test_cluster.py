@@ -175,8 +175,14 @@ def test_join_material_is_a_securestring_with_the_expected_content(ssm, lab_env,
     types = {p["Name"]: p["Type"] for p in meta["Parameters"]}
     assert types.get(f"{prefix}/join/worker") == "SecureString", types
     worker = json.loads(ssm.get_parameter(Name=f"{prefix}/join/worker", WithDecryption=True)["Parameter"]["Value"])
-    cps = sorted((i for i in instances if tags_of(i)["kubeadm-aws/role"] == "control-plane"), key=lambda i: tags_of(i)["Name"])
-    assert worker["api_endpoint"] == f"{cps[0]['PrivateIpAddress']}:6443"
+    cps = [i for i in instances if tags_of(i)["kubeadm-aws/role"] == "control-plane"]
+    # The first control plane is the first of the inventory group (the inventory's order, not the Name tag);
+    # the endpoint is its address, the same the admin kubeconfig uses.
+    assert worker["api_endpoint"] in {f"{i['PrivateIpAddress']}:6443" for i in cps}, worker["api_endpoint"]
+    import yaml
+
+    server = yaml.safe_load(open(kubeconfig))["clusters"][0]["cluster"]["server"]
+    assert server == f"https://{worker['api_endpoint']}"
     assert TOKEN_RE.match(worker["token"])
     assert worker["ca_cert_hashes"] == [_ca_hash(kubeconfig)]
     assert worker.get("token_expires"), "the token's expiry is recorded"
