@@ -81,3 +81,13 @@ def lab_env() -> dict[str, str]:
     """lab/lab.env sourced by bash (moto credentials, endpoints, topology)."""
     out = subprocess.run(["bash", "-c", f". '{REPO}/lab/lab.env' && env -0"], check=True, capture_output=True).stdout
     return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+def galaxy_install_from_context(build_dir: Path, dest: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The EE Containerfile's galaxy step, replayed: install the collection tarball named in the build
+    context's requirements.yml, without dependencies (no Galaxy is reachable), into dest."""
+    return subprocess.run(
+        [str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-r", "requirements.yml",
+         "--collections-path", str(dest)],
+        cwd=build_dir, env=env, capture_output=True, text=True, timeout=300,
+    )

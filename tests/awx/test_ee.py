@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-VENV_BIN = REPO / ".venv" / "bin"
+from awxutil import REPO, VENV_BIN, galaxy_install_from_context  # noqa: E402
 GALAXY = yaml.safe_load((REPO / "galaxy.yml").read_text())
 
 
@@ -117,23 +116,7 @@ def test_galaxy_step_installs_the_collection_offline(context, tmp_path):
             "ANSIBLE_GALAXY_SERVER": "http://127.0.0.1:9/",
         }
     )
-    res = subprocess.run(
-        [
-            str(VENV_BIN / "ansible-galaxy"),
-            "collection",
-            "install",
-            "--no-deps",
-            "-r",
-            "requirements.yml",
-            "--collections-path",
-            str(dest),
-        ],
-        cwd=context / "_build",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = galaxy_install_from_context(context / "_build", dest, env)
     assert res.returncode == 0, res.stdout + res.stderr
     installed = dest / "ansible_collections" / "sesacthon" / "kubeadm_aws"
     assert json.loads((installed / "MANIFEST.json").read_text())["collection_info"]["version"] == GALAXY["version"]
@@ -171,23 +154,7 @@ def test_introspection_reads_the_collection_runtime_requirements(context, tmp_pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update({"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1"})
     build = context / "_build"
-    res = subprocess.run(
-        [
-            str(VENV_BIN / "ansible-galaxy"),
-            "collection",
-            "install",
-            "--no-deps",
-            "-r",
-            "requirements.yml",
-            "--collections-path",
-            str(dest),
-        ],
-        cwd=build,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = galaxy_install_from_context(build, dest, env)
     assert res.returncode == 0, res.stdout + res.stderr
     pip_out, bindep_out = tmp_path / "requirements.txt", tmp_path / "bindep.txt"
     res = subprocess.run(

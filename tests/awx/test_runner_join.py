@@ -38,7 +38,7 @@ import ansible_runner
 import boto3
 import pytest
 import yaml
-from awxutil import REPO, VENV_BIN, lab_env, render_awx_config
+from awxutil import REPO, VENV_BIN, galaxy_install_from_context, lab_env, render_awx_config
 
 RUNNER_TIMEOUT = 2400
 
@@ -191,23 +191,7 @@ def ee_collections(tmp_path_factory) -> Path:
     cfg.write_text("[defaults]\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update({"ANSIBLE_CONFIG": str(cfg), "ANSIBLE_GALAXY_DISABLE_GPG_VERIFY": "1"})
-    res = subprocess.run(
-        [
-            str(VENV_BIN / "ansible-galaxy"),
-            "collection",
-            "install",
-            "--no-deps",
-            "-r",
-            "requirements.yml",
-            "--collections-path",
-            str(dest),
-        ],
-        cwd=tmp / "context" / "_build",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = galaxy_install_from_context(tmp / "context" / "_build", dest, env)
     assert res.returncode == 0, res.stdout + res.stderr
     return dest
 

@@ -7,7 +7,6 @@ admin kubeconfig the collection wrote on the controller.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -127,8 +126,3 @@ def wait_for(predicate, timeout: float = 180, interval: float = 3, what: str = "
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-@pytest.fixture
-def json_loads():
-    return json.loads
