@@ -7,7 +7,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 
-.PHONY: help setup static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick clean
+.PHONY: help setup static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick awx-runner clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -23,6 +23,9 @@ unit: setup ## module tests against a real moto_server
 
 awx: setup ## execution environment build context (ansible-builder create) and job templates vs argument specs
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/awx/test_ee.py tests/awx/test_templates.py
+
+awx-runner: setup ## join_workers.yml through ansible-runner, laid out as AWX runs it, on the running lab cluster
+	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/awx/test_runner_join.py
 
 lab-artifacts: setup ## build (once, cached by version) the Kubernetes artifacts and the mirror
 	@scripts/host-deps.sh
@@ -51,9 +54,10 @@ molecule: setup lab-up ## molecule scenarios: node roles and cluster (or SCENARI
 	@scripts/molecule.sh $(or $(SCENARIO),$(MOLECULE_DEFAULT))
 
 # The static checks run while the (cold: tens of minutes) artifact build runs; then the lab tests.
-test: setup ## every test: lint, unit, awx, lab-smoke, molecule (node roles + cluster), quick benchmark
+# bench-quick leaves a 1 control plane + 2 workers cluster running, which awx-runner joins workers to.
+test: setup ## every test: lint, unit, awx, lab-smoke, molecule (node roles + cluster), quick benchmark, AWX runner
 	@$(MAKE) --no-print-directory -j2 --output-sync=line static-checks lab-artifacts
-	@$(MAKE) --no-print-directory lab-smoke molecule bench-quick
+	@$(MAKE) --no-print-directory lab-smoke molecule bench-quick awx-runner
 
 static-checks: setup
 	@$(MAKE) --no-print-directory lint unit awx
