@@ -436,7 +436,7 @@ cmd_smoke() {
   exec "$VENV/bin/python" -m pytest -v -p no:cacheprovider tests/lab "$@"
 }
 
-# STUB, owned by the cluster bring-up (playbooks/site.yml, lab/lab-vars.yml): a thin entry point.
+# The lab cluster: playbooks/site.yml with the lab inventory and lab/lab-vars.yml, nothing more.
 cmd_cluster() {
   cd "$REPO"
   export ANSIBLE_CONFIG="$REPO/ansible.cfg"
@@ -446,7 +446,7 @@ cmd_cluster() {
   "$KUBEADM_AWS_CACHE/build/kubernetes-$KUBE_VERSION/bin/kubectl" --kubeconfig "$STATE/admin.conf" get nodes -o wide
 }
 
-# STUB, owned by the cluster bring-up: where playbooks/site.yml writes the lab's admin kubeconfig.
+# Where playbooks/site.yml writes the lab's admin kubeconfig (kubeadm_aws_kubeconfig_path in lab-vars.yml).
 cmd_kubeconfig() {
   local f="$STATE/admin.conf"
   [ -f "$f" ] || die "$f does not exist yet: run 'make lab'"
