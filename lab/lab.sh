@@ -64,6 +64,20 @@ ensure_engine() {
   die "the Docker engine does not answer (see $STATE/dockerd.log)"
 }
 
+# Every node's kubelet, containerd and pods share this machine's kernel, and with it the per-user
+# inotify limits: the Debian default of 128 instances runs out at about 5 nodes ("inotify_init: too
+# many open files" from the kubelet's cAdvisor). Raised, never lowered, as kind's docs advise.
+ensure_host_limits() {
+  local key want cur
+  for key in fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288; do
+    want=${key#*=} cur=$(sysctl -n "${key%%=*}")
+    if [ "$cur" -lt "$want" ]; then
+      log "raising ${key%%=*} from $cur to $want (host kernel, shared by the node containers)"
+      sysctl -qw "$key"
+    fi
+  done
+}
+
 # --------------------------------------------------------------------------------------------
 # Node images: debootstrap minbase + systemd, imported into Docker; rebuilt when inputs change
 # --------------------------------------------------------------------------------------------
@@ -382,6 +396,7 @@ cmd_up() {
   local t0; t0=$(now)
   mkdir -p "$STATE"
   ensure_engine
+  ensure_host_limits
   build_node_image "$LAB_OS"
   ensure_network
   ensure_moto
