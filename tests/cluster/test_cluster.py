@@ -8,8 +8,10 @@ import hashlib
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import REPO, tags_of, wait_for
 
 TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
@@ -179,9 +181,7 @@ def test_join_material_is_a_securestring_with_the_expected_content(ssm, lab_env,
     # The first control plane is the first of the inventory group (the inventory's order, not the Name tag);
     # the endpoint is its address, the same the admin kubeconfig uses.
     assert worker["api_endpoint"] in {f"{i['PrivateIpAddress']}:6443" for i in cps}, worker["api_endpoint"]
-    import yaml
-
-    server = yaml.safe_load(open(kubeconfig))["clusters"][0]["cluster"]["server"]
+    server = yaml.safe_load(Path(kubeconfig).read_text())["clusters"][0]["cluster"]["server"]
     assert server == f"https://{worker['api_endpoint']}"
     assert TOKEN_RE.match(worker["token"])
     assert worker["ca_cert_hashes"] == [_ca_hash(kubeconfig)]
