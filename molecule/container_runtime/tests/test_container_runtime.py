@@ -122,6 +122,29 @@ def test_pod_sandbox_runs_in_a_systemd_scope(host):
         host.run(f"crictl stopp {pod_id}; crictl rmp {pod_id}")
 
 
+def _containerd_pid(host):
+    return host.check_output("systemctl show -p MainPID --value containerd").strip()
+
+
+def test_drifted_files_are_put_back(host):
+    """A re-run skips the files it finds in place, so it must still notice and undo drift: an edited
+    config.toml (containerd restarted for it), a changed mode, a deleted hosts.toml (3 files + the
+    restart: changed=4); then changes nothing."""
+    hosts_toml = "/etc/containerd/certs.d/registry.k8s.io/hosts.toml"
+    pid = _containerd_pid(host)
+    host.run_expect([0], "echo '# drift' >> /etc/containerd/config.toml && chmod 0600 /etc/crictl.yaml"
+                         f" && rm {hosts_toml}")
+    res = run_role(NODE, "container_runtime")
+    assert res.returncode == 0 and "changed=4" in output(res), output(res)
+    assert "# drift" not in host.file("/etc/containerd/config.toml").content_string
+    assert host.file("/etc/crictl.yaml").mode == 0o644
+    assert f'[host."http://{REGISTRY}"]' in host.file(hosts_toml).content_string
+    assert _containerd_pid(host) != pid, "containerd was not restarted for its changed configuration"
+    assert conditions(cri_info(host))["RuntimeReady"] is True
+    again = run_role(NODE, "container_runtime")
+    assert again.returncode == 0 and "changed=0" in output(again), output(again)
+
+
 # --- bad input on the pristine node: clear message, nothing installed ----------------------------
 
 @pytest.fixture(scope="module")
