@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, tags_of, wait_for
+from conftest import REPO, recap, run_playbook, tags_of, wait_for
 
 TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 
@@ -209,3 +209,13 @@ def test_node_statuses_and_init_state_are_recorded(ssm, lab_env, instances):
     assert state["state"] == "initialized"
     with pytest.raises(ssm.exceptions.ParameterNotFound):
         ssm.get_parameter(Name=f"{prefix}/init/lock")
+
+
+def test_check_mode_on_the_converged_cluster_changes_nothing(instances):
+    """`site.yml --check` (Argo CD included) previews a converged cluster: every play runs, nothing
+    fails, nothing would change — the probes run in check mode and the shortcuts hold there too."""
+    res = run_playbook("site.yml", "--check")
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    hosts = recap(res.stdout)
+    assert len(hosts) == len(instances), hosts
+    assert {h: r["changed"] for h, r in hosts.items() if r["changed"] or r["failed"]} == {}, hosts
