@@ -214,8 +214,8 @@ def test_node_statuses_and_init_state_are_recorded(ssm, lab_env, instances):
 def test_check_mode_on_the_converged_cluster_changes_nothing(instances):
     """`site.yml --check` previews a converged cluster: every play runs, nothing fails, nothing would
     change — the probes run in check mode and the re-run shortcuts hold there too. Argo CD is left
-    out: test_argocd leaves it configured with its own settings (root Application, AppProject,
-    password), which site.yml's defaults would rightly change; its own re-run test covers it."""
+    out: test_argocd leaves it installed with its own Helm values, root Application, AppProject and
+    password, which site.yml's defaults would rightly change; its own re-run test covers it."""
     res = run_playbook("site.yml", "--check", "-e", "argocd_enabled=false")
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     hosts = recap(res.stdout)
