@@ -18,6 +18,9 @@ description:
     a short error message and the time of the last change).
   - Idempotent. The stored document is compared with the wanted one ignoring C(updated_at), so the same
     status and version do not rewrite the parameter just because time has passed.
+  - O(nodes) records several nodes in one run (one C(GetParameters) call per 10 nodes, one
+    C(PutParameter) per node whose record changes; SSM has no batch write), so that a play records all
+    its nodes from one task instead of one task per host.
   - O(state=query) returns every node of the cluster with a single paginated C(GetParametersByPath) query.
   - Error messages are truncated to O(max_error_length) characters and kubeadm bootstrap tokens and
     certificate keys found in them are masked before they are stored.
@@ -35,13 +38,43 @@ options:
     description:
       - The Kubernetes node name (on EC2 usually the private DNS name, for example C(ip-10-0-0-5.ec2.internal)).
         Characters C(a-z A-Z 0-9 _ . -).
-      - Required unless O(state=query).
+      - Required unless O(state=query) or O(nodes) is given.
     type: str
   status:
     description:
-      - The outcome to record. Required with O(state=present).
+      - The outcome to record. Required with O(state=present) and O(node_name).
     type: str
     choices: [pending, joined, failed, reset]
+  nodes:
+    description:
+      - With O(state=present), several nodes to record at once instead of O(node_name) and its options.
+      - Each item takes the same keys as the single-node options; O(kubernetes_version) given at the top
+        level applies to the items that do not set their own.
+    type: list
+    elements: dict
+    suboptions:
+      node_name:
+        description: The Kubernetes node name.
+        type: str
+        required: true
+      status:
+        description: The outcome to record.
+        type: str
+        required: true
+        choices: [pending, joined, failed, reset]
+      kubernetes_version:
+        description: Kubernetes version the node runs or tried to join with.
+        type: str
+      role:
+        description: The node's role.
+        type: str
+        choices: [control-plane, worker]
+      instance_id:
+        description: The node's EC2 instance ID.
+        type: str
+      error:
+        description: Error message for a failed node.
+        type: str
   kubernetes_version:
     description:
       - Kubernetes version the node runs or tried to join with (for example C(v1.36.3)).
@@ -100,6 +133,22 @@ EXAMPLES = r"""
     error: "{{ join_result.stderr | default('') }}"
   delegate_to: localhost
 
+- name: Record every node of the play that joined, in one task
+  sesacthon.kubeadm_aws.ssm_node_status:
+    cluster_name: prod
+    kubernetes_version: v1.36.3
+    nodes:
+      - node_name: ip-10-0-0-5.ec2.internal
+        status: joined
+        role: worker
+        instance_id: i-0123456789abcdef0
+      - node_name: ip-10-0-0-6.ec2.internal
+        status: joined
+        role: worker
+        instance_id: i-0fedcba9876543210
+  run_once: true
+  delegate_to: localhost
+
 - name: List the nodes that failed
   sesacthon.kubeadm_aws.ssm_node_status:
     cluster_name: prod
@@ -118,12 +167,12 @@ prefix:
   sample: /kubeadm-aws/prod
 parameter:
   description: The SSM parameter of the node.
-  returned: when O(state=present) or O(state=absent)
+  returned: when O(state=present) with O(node_name), or O(state=absent)
   type: str
   sample: /kubeadm-aws/prod/nodes/ip-10-0-0-5.ec2.internal
 node:
   description: The stored record of the node (what would be stored, in check mode).
-  returned: when O(state=present)
+  returned: when O(state=present) with O(node_name)
   type: dict
   contains:
     node_name:
@@ -155,8 +204,26 @@ node:
     updated_at: "2026-01-31T12:00:00Z"
 previous:
   description: The record before the change (null if there was none).
-  returned: when O(state=present) or O(state=absent)
+  returned: when O(state=present) with O(node_name), or O(state=absent)
   type: dict
+results:
+  description: With O(nodes), one entry per node in the given order.
+  returned: when O(state=present) with O(nodes)
+  type: list
+  elements: dict
+  contains:
+    parameter:
+      description: The SSM parameter of the node.
+      type: str
+    changed:
+      description: Whether the node's record was written (or would be, in check mode).
+      type: bool
+    node:
+      description: The stored record, as RV(node).
+      type: dict
+    previous:
+      description: The record before the change (null if there was none).
+      type: dict
 nodes:
   description: All node records (after O(status_filter)), sorted by node name.
   returned: when O(state=query)
@@ -193,6 +260,37 @@ from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws 
 )
 
 SCHEMA = 1
+STATUSES = ["pending", "joined", "failed", "reset"]
+ROLES = ["control-plane", "worker"]
+RECORD_KEYS = ("node_name", "status", "kubernetes_version", "role", "instance_id", "error")
+
+
+def _record(module, client, name, current, item, p):
+    """Write the node's record when it differs from the stored one; (changed, record without schema)."""
+    wanted = {"schema": SCHEMA, "node_name": item["node_name"], "status": item["status"]}
+    for k in ("kubernetes_version", "role", "instance_id"):
+        value = item.get(k) or (p[k] if k == "kubernetes_version" else None)
+        if value:
+            wanted[k] = value
+    if item["status"] == "failed" and item.get("error"):
+        err = redact(item["error"].strip())
+        if len(err) > p["max_error_length"]:
+            err = err[:p["max_error_length"] - 3] + "..."
+        wanted["error"] = err
+
+    changed = False
+    if bundles_equal(current, wanted):
+        node = current
+    else:
+        wanted["updated_at"] = format_time(utcnow())
+        if not module.check_mode:
+            put_bundle(module, client, name, wanted, secure=False,
+                       description="kubeadm join status of node %s" % item["node_name"])
+        node = wanted
+        changed = True
+    node = dict(node)
+    node.pop("schema", None)
+    return changed, node
 
 
 def main():
@@ -201,24 +299,38 @@ def main():
         prefix=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "absent", "query"]),
         node_name=dict(type="str"),
-        status=dict(type="str", choices=["pending", "joined", "failed", "reset"]),
+        status=dict(type="str", choices=STATUSES),
+        nodes=dict(type="list", elements="dict", options=dict(
+            node_name=dict(type="str", required=True),
+            status=dict(type="str", required=True, choices=STATUSES),
+            kubernetes_version=dict(type="str"),
+            role=dict(type="str", choices=ROLES),
+            instance_id=dict(type="str"),
+            error=dict(type="str"),
+        )),
         kubernetes_version=dict(type="str"),
-        role=dict(type="str", choices=["control-plane", "worker"]),
+        role=dict(type="str", choices=ROLES),
         instance_id=dict(type="str"),
         error=dict(type="str"),
         max_error_length=dict(type="int", default=512),
-        status_filter=dict(type="list", elements="str", choices=["pending", "joined", "failed", "reset"]),
+        status_filter=dict(type="list", elements="str", choices=STATUSES),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        required_if=[("state", "present", ["node_name", "status"]), ("state", "absent", ["node_name"])],
+        mutually_exclusive=[("node_name", "nodes")],
+        required_if=[("state", "present", ["node_name", "nodes"], True), ("state", "absent", ["node_name"])],
     )
     p = module.params
     try:
         prefix = resolve_prefix(p["cluster_name"], p["prefix"])
+        if p["nodes"] is not None and p["state"] != "present":
+            raise KubeadmAwsError("nodes is only used with state=present", "nodes")
+        if p["state"] == "present" and p["node_name"] is not None and not p["status"]:
+            raise KubeadmAwsError("state=present with node_name needs status", "status")
         if p["state"] != "query":
-            validate_name_segment(p["node_name"], "node_name")
+            for node_name in [n["node_name"] for n in p["nodes"] or []] or [p["node_name"]]:
+                validate_name_segment(node_name, "node_name")
         if p["max_error_length"] < 16:
             raise KubeadmAwsError("max_error_length must be at least 16", "max_error_length")
     except KubeadmAwsError as e:
@@ -243,39 +355,27 @@ def main():
         result.update(nodes=records, counts=counts)
         module.exit_json(**result)
 
-    name = "%s/%s" % (nodes_path, p["node_name"])
-    result["parameter"] = name
-    current = decode_bundle(module, name, get_parameters(module, client, [name]).get(name))
-    result["previous"] = current
-
     if p["state"] == "absent":
+        name = "%s/%s" % (nodes_path, p["node_name"])
+        current = decode_bundle(module, name, get_parameters(module, client, [name]).get(name))
         if current is not None and not module.check_mode:
             delete_parameters(module, client, [name])
-        result["changed"] = current is not None
+        result.update(parameter=name, previous=current, changed=current is not None)
         module.exit_json(**result)
 
-    wanted = {"schema": SCHEMA, "node_name": p["node_name"], "status": p["status"]}
-    for k in ("kubernetes_version", "role", "instance_id"):
-        if p[k]:
-            wanted[k] = p[k]
-    if p["status"] == "failed" and p["error"]:
-        err = redact(p["error"].strip())
-        if len(err) > p["max_error_length"]:
-            err = err[:p["max_error_length"] - 3] + "..."
-        wanted["error"] = err
-
-    if bundles_equal(current, wanted):
-        node = current
+    single = p["nodes"] is None
+    items = [dict((k, p[k]) for k in RECORD_KEYS)] if single else p["nodes"]
+    names = ["%s/%s" % (nodes_path, item["node_name"]) for item in items]
+    stored = get_parameters(module, client, names)  # one call per 10 nodes
+    results = []
+    for name, item in zip(names, items):
+        current = decode_bundle(module, name, stored.get(name))
+        changed, node = _record(module, client, name, current, item, p)
+        results.append(dict(parameter=name, changed=changed, node=node, previous=current))
+    if single:
+        result.update(results[0])
     else:
-        wanted["updated_at"] = format_time(utcnow())
-        if not module.check_mode:
-            put_bundle(module, client, name, wanted, secure=False,
-                       description="kubeadm join status of node %s" % p["node_name"])
-        node = wanted
-        result["changed"] = True
-    node = dict(node)
-    node.pop("schema", None)
-    result["node"] = node
+        result.update(changed=any(r["changed"] for r in results), results=results)
     module.exit_json(**result)
 
 

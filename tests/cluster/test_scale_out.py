@@ -48,3 +48,31 @@ def test_worker_only_run_joins_an_added_worker(core, ec2, ssm, lab_env, instance
                 core.delete_node(new["PrivateDnsName"])
             except Exception:  # noqa: BLE001 - the node may not have registered
                 pass
+
+
+def test_a_worker_whose_images_cannot_be_pulled_is_not_joined(core, ec2, ssm, lab_env, instances):
+    """The images a joining node needs are pulled before kubeadm join (kubeadm_join pull_images): when
+    one cannot be pulled the run fails naming it, SSM records the node as failed, and the node never
+    joins (no half-joined kubelet)."""
+    workers = [i for i in instances if {t["Key"]: t["Value"] for t in i["Tags"]}["kubeadm-aws/role"] == "worker"]
+    count = str(len(workers) + 1)
+    new_ip = f"10.213.0.{20 + len(workers) + 1}"
+    missing = "registry.k8s.io/lab/no-such-image:v0.0.0"
+    _lab_sh("up", LAB_WORKERS=count)
+    name = None
+    try:
+        res = ec2.describe_instances(Filters=[{"Name": "private-ip-address", "Values": [new_ip]},
+                                              {"Name": "instance-state-name", "Values": ["running"]}])
+        name = [i for r in res["Reservations"] for i in r["Instances"]][0]["PrivateDnsName"]
+        p = run_playbook("join_workers.yml", "--limit", name, "-e",
+                         json.dumps({"kubeadm_join_pull_extra_images": [missing]}), env={"LAB_WORKERS": count})
+        assert p.returncode != 0, p.stdout[-3000:]
+        assert recap(p.stdout)[name]["failed"] == 1, p.stdout[-3000:]
+        assert f"crictl pull {missing} failed" in p.stdout, p.stdout[-3000:]
+        status = json.loads(ssm.get_parameter(Name=f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}/nodes/{name}")["Parameter"]["Value"])
+        assert status["status"] == "failed" and missing in status.get("error", ""), status
+        assert name not in {n.metadata.name for n in core.list_node().items}
+    finally:
+        _lab_sh("up", LAB_WORKERS=str(len(workers)))
+        if name is not None:
+            ssm.delete_parameter(Name=f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}/nodes/{name}")

@@ -76,3 +76,43 @@ def test_bad_input(run_module, cluster):
     assert r.rc != 0 and "status" in r["msg"]
     r = run_module(MOD, dict(cluster_name=cluster, prefix="no-slash", state="query"))
     assert r.rc != 0 and "prefix" in r["msg"]
+
+
+def test_many_nodes_recorded_from_one_task(run_module, ssm, cluster, proxy):
+    """A play records all its nodes with one module run: one GetParameters per 10 nodes, one
+    PutParameter per node whose record changes, nothing written on a repeat."""
+    nodes = [dict(node_name="ip-10-0-1-%d.ec2.internal" % i, status="joined", role="worker",
+                  instance_id="i-%017d" % i) for i in range(12)]
+    proxy.reset()
+    r = run_module(MOD, dict(cluster_name=cluster, kubernetes_version="v1.36.3", nodes=nodes))
+    assert r.rc == 0 and r["changed"] is True and len(r["results"]) == 12
+    assert all(x["changed"] and x["previous"] is None for x in r["results"])
+    assert proxy.count("GetParameters") == 2 and proxy.count("PutParameter") == 12
+    doc = json.loads(ssm.get_parameter(Name="/kubeadm-aws/%s/nodes/ip-10-0-1-7.ec2.internal" % cluster)["Parameter"]["Value"])
+    assert doc["status"] == "joined" and doc["kubernetes_version"] == "v1.36.3" and doc["instance_id"] == "i-%017d" % 7
+
+    proxy.reset()
+    r = run_module(MOD, dict(cluster_name=cluster, kubernetes_version="v1.36.3", nodes=nodes))
+    assert r["changed"] is False and proxy.count("PutParameter") == 0 and proxy.count("GetParameters") == 2
+
+    nodes[3] = dict(nodes[3], status="failed", error="kubeadm join --token abcdef.0123456789abcdef timed out")
+    r = run_module(MOD, dict(cluster_name=cluster, kubernetes_version="v1.36.3", nodes=nodes), check=True)
+    assert r["changed"] is True and [x["changed"] for x in r["results"]].count(True) == 1
+    assert json.loads(ssm.get_parameter(Name=r["results"][3]["parameter"])["Parameter"]["Value"])["status"] == "joined"
+    proxy.reset()
+    r = run_module(MOD, dict(cluster_name=cluster, kubernetes_version="v1.36.3", nodes=nodes))
+    assert proxy.count("PutParameter") == 1 and r["results"][3]["previous"]["status"] == "joined"
+    stored = json.loads(ssm.get_parameter(Name=r["results"][3]["parameter"])["Parameter"]["Value"])
+    assert stored["status"] == "failed" and "abcdef.0123456789abcdef" not in stored["error"]
+
+
+def test_many_nodes_bad_input(run_module, cluster):
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="n1", status="joined",
+                             nodes=[dict(node_name="n2", status="joined")]))
+    assert r.rc != 0 and "node_name" in r["msg"] and "nodes" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, nodes=[dict(node_name="n2")]))
+    assert r.rc != 0 and "status" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, nodes=[dict(node_name="bad name!", status="joined")]))
+    assert r.rc != 0 and "node_name" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, state="query", nodes=[dict(node_name="n2", status="joined")]))
+    assert r.rc != 0 and "nodes" in r["msg"]
