@@ -21,11 +21,11 @@ import glob
 import http.server
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import resource
 import threading
 import time
 import urllib.parse
