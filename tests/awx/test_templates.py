@@ -125,7 +125,7 @@ def test_templates_ask_for_cluster_version_and_limit(rendered):
 
 
 def test_survey_defaults_pass_the_collection_validation(rendered):
-    spec = declared_variables({"kubeadm_aws"})
+    spec = declared_variables({"cluster_settings"})
     minors = spec["kubeadm_aws_supported_minors"]["default"]
     for t in rendered["job_templates"] + [{"name": "workflow", "survey_spec": rendered["workflow_survey"]}]:
         for q in t["survey_spec"]["spec"]:
