@@ -56,7 +56,7 @@ def test_empty_control_plane_group(instances, ec2, lab_env):
     ec2.create_tags(Resources=ids, Tags=[{"Key": "kubeadm-aws/role", "Value": "etcd"}])
     try:
         p = run_playbook("site.yml")
-        _assert_stopped_early(p, "The inventory group 'kube_control_plane' (kubeadm_aws_control_plane_group) is empty",
+        _assert_stopped_early(p, "The inventory group 'kube_control_plane' is empty",
                               instances)
     finally:
         ec2.create_tags(Resources=ids, Tags=[{"Key": "kubeadm-aws/role", "Value": "control-plane"}])
