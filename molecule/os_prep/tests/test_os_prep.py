@@ -86,13 +86,15 @@ def test_unsupported_sysctl_value_fails_early(host):
     assert "os_prep_sysctls must map each kernel parameter" in output(res)
 
 
-def test_drifted_files_are_put_back(host):
-    """A re-run skips the files it finds in place, so it must still undo drift: an edited
-    modules-load.d file and a CNI directory with another mode; then it changes nothing."""
-    host.run_expect([0], "echo '# drift' >> /etc/modules-load.d/kubernetes.conf && chmod 0700 /etc/cni/net.d")
+def test_drift_is_put_back(host):
+    """A re-run undoes drift: an edited modules-load.d file, a CNI directory with another mode and
+    a kernel parameter set back by hand (3 changes); then it changes nothing."""
+    host.run_expect([0], "echo '# drift' >> /etc/modules-load.d/kubernetes.conf && chmod 0700 /etc/cni/net.d"
+                         " && sysctl -w net.ipv4.ip_forward=0")
     res = run_role(NODE, "os_prep")
-    assert res.returncode == 0 and "changed=2" in output(res), output(res)
+    assert res.returncode == 0 and "changed=3" in output(res), output(res)
     assert "# drift" not in host.file("/etc/modules-load.d/kubernetes.conf").content_string
     assert host.file("/etc/cni/net.d").mode == 0o755
+    assert host.sysctl("net.ipv4.ip_forward") == 1
     again = run_role(NODE, "os_prep")
     assert again.returncode == 0 and "changed=0" in output(again), output(again)
