@@ -127,9 +127,8 @@ def _containerd_pid(host):
 
 
 def test_drifted_files_are_put_back(host):
-    """A re-run skips the files it finds in place, so it must still notice and undo drift: an edited
-    config.toml (containerd restarted for it), a changed mode, a deleted hosts.toml (3 files + the
-    restart: changed=4); then changes nothing."""
+    """A re-run undoes drift: an edited config.toml (containerd restarted for it), a changed mode, a
+    deleted hosts.toml (3 files + the restart: changed=4); then changes nothing."""
     hosts_toml = "/etc/containerd/certs.d/registry.k8s.io/hosts.toml"
     pid = _containerd_pid(host)
     host.run_expect([0], "echo '# drift' >> /etc/containerd/config.toml && chmod 0600 /etc/crictl.yaml"
@@ -141,6 +140,18 @@ def test_drifted_files_are_put_back(host):
     assert f'[host."http://{REGISTRY}"]' in host.file(hosts_toml).content_string
     assert _containerd_pid(host) != pid, "containerd was not restarted for its changed configuration"
     assert conditions(cri_info(host))["RuntimeReady"] is True
+    again = run_role(NODE, "container_runtime")
+    assert again.returncode == 0 and "changed=0" in output(again), output(again)
+
+
+def test_missing_binaries_are_installed_again(host):
+    """The archives are skipped only while what they installed is in place: a deleted runc and a
+    deleted core CNI plugin are installed again from the verified archives (2 changes)."""
+    host.run_expect([0], "rm /usr/local/sbin/runc /opt/cni/bin/portmap")
+    res = run_role(NODE, "container_runtime")
+    assert res.returncode == 0 and "changed=2" in output(res), output(res)
+    assert f"runc version {RUNC}" in host.check_output("/usr/local/sbin/runc --version")
+    assert host.file("/opt/cni/bin/portmap").is_file
     again = run_role(NODE, "container_runtime")
     assert again.returncode == 0 and "changed=0" in output(again), output(again)
 
