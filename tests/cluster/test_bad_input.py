@@ -79,3 +79,47 @@ def test_malformed_label_or_taint_tag(instances, ec2, lab_env, tag, value, messa
         assert worker["PrivateDnsName"] in p.stdout  # the message names the host
     finally:
         ec2.delete_tags(Resources=[worker["InstanceId"]], Tags=[{"Key": tag}])
+
+
+# Settings that kubeadm, the API server or the controller manager would refuse late or take with
+# another meaning: each is refused in the first play, naming the variable (plugins/filter/settings_checks.py).
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ("kubeadm_aws_token_ttl=0", "kubeadm_aws_token_ttl '0' is not a usable token lifetime"),
+        ("kubeadm_aws_token_ttl=forever", "kubeadm_aws_token_ttl 'forever' is not a usable token lifetime"),
+        ("kubeadm_aws_token_ttl=1d", "kubeadm_aws_token_ttl '1d' is not a usable token lifetime"),
+        ("kubeadm_aws_token_min_ttl=7200", "kubeadm_aws_token_min_ttl (7200 s) must be less than kubeadm_aws_token_ttl"),
+        ("kubeadm_aws_control_plane_endpoint=api.example.com",
+         "kubeadm_aws_control_plane_endpoint 'api.example.com' must be host:port"),
+        ("kubeadm_aws_pod_subnet=banana", "kubeadm_aws_pod_subnet 'banana' is not an IPv4 network"),
+        ("kubeadm_aws_pod_subnet=10.96.0.0/16",
+         "kubeadm_aws_pod_subnet 10.96.0.0/16 and kubeadm_aws_service_subnet 10.96.0.0/12 overlap"),
+        ("kubeadm_aws_service_subnet=10.0.0.0/8", "kubeadm_aws_service_subnet 10.0.0.0/8 is too large"),
+        ("kubeadm_aws_cluster_name=other", "does not match kubeadm_aws_cluster_name 'other'"),
+        ("kubeadm_aws_region=eu-west-1", "but kubeadm_aws_region is eu-west-1"),
+    ],
+)
+def test_bad_setting(instances, lab_env, extra, message):
+    p = run_playbook("site.yml", "-e", extra)
+    _assert_stopped_early(p, message, instances)
+
+
+def test_unknown_role_tag(instances, ec2, lab_env):
+    worker = next(i for i in instances if tags_of(i)["kubeadm-aws/role"] == "worker")
+    ec2.create_tags(Resources=[worker["InstanceId"]], Tags=[{"Key": "kubeadm-aws/role", "Value": "wroker"}])
+    try:
+        p = run_playbook("site.yml")
+        _assert_stopped_early(p, f"Host {worker['PrivateDnsName']}: tag kubeadm-aws/role=wroker is not one of", instances)
+    finally:
+        ec2.create_tags(Resources=[worker["InstanceId"]], Tags=[{"Key": "kubeadm-aws/role", "Value": "worker"}])
+
+
+def test_inventory_without_hosts_fails(instances, lab_env):
+    """KUBEADM_AWS_CLUSTER naming no cluster: the inventory is empty, and the run fails instead of
+    skipping every play and exiting 0."""
+    p = run_playbook("site.yml", env={"KUBEADM_AWS_CLUSTER": "no-such-cluster"})
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out[-2000:]
+    assert "The inventory holds no host in group 'kube_cluster'" in out, out[-2000:]
+    _nodes_untouched(instances)
