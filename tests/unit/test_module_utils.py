@@ -1,17 +1,27 @@
-"""Pure-function tests of plugins/module_utils/kubeadm_aws.py (naming rules, durations, expiry, redaction)."""
+"""Pure-function tests of plugins/module_utils (naming rules, durations, expiry, bundles, redaction, errors)."""
 
 import datetime
 import importlib
 import sys
+import types
 
 import pytest
+
+MODULE_UTILS = ("errors", "naming", "durations", "ssm", "redaction", "retries")
 
 
 @pytest.fixture(scope="module")
 def ku(collection_root):
+    """The collection's module_utils modules as one namespace (ku.validate_prefix, ku.KubeadmAwsError, ...)."""
     sys.path.insert(0, str(collection_root))
     try:
-        yield importlib.import_module("ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws")
+        ns = types.SimpleNamespace()
+        for name in MODULE_UTILS:
+            mod = importlib.import_module("ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils." + name)
+            for attr in dir(mod):
+                if not attr.startswith("_"):
+                    setattr(ns, attr, getattr(mod, attr))
+        yield ns
     finally:
         sys.path.remove(str(collection_root))
 
@@ -96,3 +106,33 @@ def test_kms_key_matching(ku):
     assert ku.kms_key_matches("alias/x", "arn:aws:kms:us-east-1:123456789012:alias/x")
     assert not ku.kms_key_matches("alias/aws/ssm", "alias/x")
     assert ku.kms_key_matches("anything", None)
+
+
+def test_validation_errors_are_kubeadm_aws_errors_naming_the_option(ku):
+    with pytest.raises(ku.KubeadmAwsValidationError) as e:
+        ku.parse_duration("soon", "min_ttl")
+    assert isinstance(e.value, ku.KubeadmAwsError)
+    assert e.value.field == "min_ttl" and e.value.kwargs == {"field": "min_ttl"} and e.value.exception is None
+    assert "min_ttl" in e.value.message
+
+
+def test_aws_call_turns_botocore_errors_into_api_errors(ku):
+    import botocore.exceptions
+    err = botocore.exceptions.ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetParameters")
+    with pytest.raises(ku.KubeadmAwsApiError) as e:
+        with ku.aws_call("read SSM parameters /x"):
+            raise err
+    assert e.value.message == "Failed to read SSM parameters /x" and e.value.exception is err
+    assert "AccessDeniedException" in str(e.value)
+    with pytest.raises(ku.KubeadmAwsValidationError):  # errors of our own pass through unchanged
+        with ku.aws_call("read"):
+            raise ku.KubeadmAwsValidationError("bad", "x")
+
+
+def test_decode_bundle_refuses_what_is_not_a_json_object(ku):
+    assert ku.decode_bundle("/p", None) is None
+    assert ku.decode_bundle("/p", {"Value": '{"a": 1}'}) == {"a": 1}
+    for value in ("not json", "[1, 2]"):
+        with pytest.raises(ku.KubeadmAwsStateError) as e:
+            ku.decode_bundle("/p", {"Value": value})
+        assert "/p" in e.value.message and e.value.kwargs == {"parameter": "/p"}
