@@ -5,6 +5,8 @@ helpers that run the collection's modules the way Ansible does.
 * ``proxy``: an HTTP proxy (thread) between the modules and moto. It records every AWS call
   (service, action, parameters) and can answer the first N calls of each action with a throttling
   error (SSM/KMS: HTTP 400 JSON ``__type: ThrottlingException``; EC2: HTTP 503 XML ``RequestLimitExceeded``).
+  ``proxy.fail(action, code)`` answers every call of an action with another AWS error (a missing IAM
+  permission, for example).
 * ``run_module``: runs ``plugins/modules/<name>.py`` with an ``ANSIBLE_MODULE_ARGS`` JSON file - exactly the
   interface Ansible uses to call a module (argument spec, no_log, check mode, exit/fail JSON) - with
   the collection importable under ``ansible_collections.sesacthon.kubeadm_aws``.
@@ -107,6 +109,7 @@ class Proxy(object):
         self._seen = {}
         self._server = None
         self._barriers = {}
+        self._errors = {}
 
     def hold(self, action, parties, timeout=30):
         """Hold the first ``parties`` calls of ``action`` until all of them have arrived, then let them
@@ -124,6 +127,13 @@ class Proxy(object):
             self._throttle_first = 0
             self._seen = {}
             self._barriers = {}
+            self._errors = {}
+
+    def fail(self, action, code="AccessDeniedException", message="User is not authorized to perform this action"):
+        """Answer every call of ``action`` (from now on) with the AWS error ``code``, as AWS answers a
+        principal that lacks the IAM permission (not retried: not a throttling error)."""
+        with self.lock:
+            self._errors[action] = (code, message)
 
     def throttle_first(self, n):
         """Answer the first ``n`` calls of every action (from now on) with a throttling error."""
@@ -188,6 +198,26 @@ class Proxy(object):
                         barrier.wait()
                     except threading.BrokenBarrierError:
                         pass
+                with proxy.lock:
+                    error = proxy._errors.get(action)
+                if error is not None:
+                    with proxy.lock:
+                        proxy.calls.append(Call(svc, action, params, False))
+                    if self.headers.get("X-Amz-Target"):
+                        status, ctype = 400, "application/x-amz-json-1.1"
+                        payload = json.dumps({"__type": error[0], "message": error[1]}).encode()
+                    else:
+                        status, ctype = 403 if error[0] == "UnauthorizedOperation" else 400, "text/xml"
+                        payload = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error>"
+                                   "<Code>%s</Code><Message>%s</Message></Error></Errors>"
+                                   "<RequestID>denied</RequestID></Response>" % error).encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.send_header("x-amzn-RequestId", "denied")
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
                 throttled = proxy._should_throttle(action)
                 with proxy.lock:
                     proxy.calls.append(Call(svc, action, params, throttled))
