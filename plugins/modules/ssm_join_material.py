@@ -299,87 +299,96 @@ import re
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws import (
-    KubeadmAwsError,
-    bundles_equal,
-    decode_bundle,
-    delete_parameters,
-    describe_parameters,
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.durations import (
     expiry_facts,
     format_time,
-    get_parameters,
-    kms_key_matches,
     parse_duration,
     parse_time,
-    put_bundle,
-    resolve_prefix,
-    retry_decorator,
     utcnow,
+)
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.errors import (
+    KubeadmAwsError,
+    KubeadmAwsStateError,
+    KubeadmAwsValidationError,
+)
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.naming import resolve_prefix
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.retries import retry_decorator
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.ssm import (
+    bundles_equal,
+    delete_parameters,
+    describe_parameters,
+    get_parameters,
+    kms_key_matches,
+    put_bundle,
+    read_bundles,
 )
 
 SCHEMA = 1
+MATERIALS = ("worker", "control_plane")  # also the order in which bundles are read and written
+WORKER_KEYS = ("api_endpoint", "token", "ca_cert_hashes")
 TOKEN_RE = re.compile(r"^[a-z0-9]{6}\.[a-z0-9]{16}$")
 CA_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 CERT_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 ENDPOINT_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):[0-9]{1,5}$")
 
 
-def _validate(params):
-    """Normalise and validate the secret/material options; raises KubeadmAwsError naming the option."""
-    out = {}
-    ep = params.get("api_endpoint")
-    if ep is not None:
-        ep = re.sub(r"^https://", "", ep.strip()).rstrip("/")
+# --------------------------------------------------------------------------------------------
+# options
+# --------------------------------------------------------------------------------------------
+def parameter_names(prefix):
+    return {"worker": prefix + "/join/worker", "control_plane": prefix + "/join/control-plane"}
+
+
+def _validate_ca_cert_hashes(hashes):
+    norm = set()
+    for h in hashes:
+        h2 = (h or "").strip().lower()
+        if not h2.startswith("sha256:"):
+            h2 = "sha256:" + h2
+        if not CA_HASH_RE.match(h2):
+            raise KubeadmAwsValidationError("ca_cert_hashes entry %r is not sha256:<64 hex digits>" % h, "ca_cert_hashes")
+        norm.add(h2)
+    if not norm:
+        raise KubeadmAwsValidationError("ca_cert_hashes must not be empty", "ca_cert_hashes")
+    return sorted(norm)
+
+
+def validate_options(params):
+    """The options normalised (secrets and material only under their key when given), and ``now``.
+
+    Raises KubeadmAwsValidationError naming the option; a message never echoes a secret.
+    """
+    opts = dict(now=utcnow())
+    if params.get("api_endpoint") is not None:
+        ep = re.sub(r"^https://", "", params["api_endpoint"].strip()).rstrip("/")
         if not ENDPOINT_RE.match(ep):
-            raise KubeadmAwsError("api_endpoint %r must be host:port (e.g. 10.0.0.10:6443)" % ep, "api_endpoint")
-        out["api_endpoint"] = ep
-    token = params.get("token")
-    if token is not None:
-        token = token.strip()
+            raise KubeadmAwsValidationError("api_endpoint %r must be host:port (e.g. 10.0.0.10:6443)" % ep, "api_endpoint")
+        opts["api_endpoint"] = ep
+    if params.get("token") is not None:
+        token = params["token"].strip()
         if not TOKEN_RE.match(token):
-            # never echo the value
-            raise KubeadmAwsError("token is not a kubeadm bootstrap token (6 + 16 characters a-z 0-9, joined by a dot)",
-                                  "token")
-        out["token"] = token
-    hashes = params.get("ca_cert_hashes")
-    if hashes is not None:
-        norm = set()
-        for h in hashes:
-            h2 = (h or "").strip().lower()
-            if not h2.startswith("sha256:"):
-                h2 = "sha256:" + h2
-            if not CA_HASH_RE.match(h2):
-                raise KubeadmAwsError("ca_cert_hashes entry %r is not sha256:<64 hex digits>" % h, "ca_cert_hashes")
-            norm.add(h2)
-        if not norm:
-            raise KubeadmAwsError("ca_cert_hashes must not be empty", "ca_cert_hashes")
-        out["ca_cert_hashes"] = sorted(norm)
-    key = params.get("certificate_key")
-    if key is not None:
-        key = key.strip().lower()
+            raise KubeadmAwsValidationError(
+                "token is not a kubeadm bootstrap token (6 + 16 characters a-z 0-9, joined by a dot)", "token")
+        opts["token"] = token
+    if params.get("ca_cert_hashes") is not None:
+        opts["ca_cert_hashes"] = _validate_ca_cert_hashes(params["ca_cert_hashes"])
+    if params.get("certificate_key") is not None:
+        key = params["certificate_key"].strip().lower()
         if not CERT_KEY_RE.match(key):
-            raise KubeadmAwsError("certificate_key is not 64 hex digits", "certificate_key")
-        out["certificate_key"] = key
+            raise KubeadmAwsValidationError("certificate_key is not 64 hex digits", "certificate_key")
+        opts["certificate_key"] = key
     for name in ("token_ttl", "certificate_key_ttl", "min_ttl"):
-        out[name] = parse_duration(params.get(name), name) or 0
+        opts[name] = parse_duration(params.get(name), name) or 0
     for name in ("token_expires", "certificate_key_expires"):
         t = parse_time(params.get(name), name)
-        out[name] = format_time(t) if t else None
-    return out
+        opts[name] = format_time(t) if t else None
+    return opts
 
 
-def _expiry(explicit, ttl, new_secret, old_bundle, secret_key, expires_key, now):
-    """The expiry to store: explicit value; else the stored one if the secret is unchanged; else now+ttl."""
-    if explicit:
-        return explicit
-    if old_bundle and old_bundle.get(secret_key) == new_secret and expires_key in old_bundle:
-        return old_bundle.get(expires_key)
-    if not ttl:
-        return None
-    return format_time(now + datetime.timedelta(seconds=ttl))
-
-
-def _public_worker(bundle, min_ttl, now, include_secret):
+# --------------------------------------------------------------------------------------------
+# what the module returns about a bundle
+# --------------------------------------------------------------------------------------------
+def worker_view(bundle, min_ttl, now, include_secret):
     view = {"found": bundle is not None}
     if bundle is None:
         view.update(expiry_facts(None, now, min_ttl, "token"))
@@ -395,7 +404,7 @@ def _public_worker(bundle, min_ttl, now, include_secret):
     return view
 
 
-def _public_cp(bundle, min_ttl, now, include_secret):
+def control_plane_view(bundle, min_ttl, now, include_secret):
     view = {"found": bundle is not None}
     if bundle is None:
         view.update(certificate_key_expires=None, certificate_key_expired=True,
@@ -408,12 +417,153 @@ def _public_cp(bundle, min_ttl, now, include_secret):
     return view
 
 
+VIEWS = {"worker": worker_view, "control_plane": control_plane_view}
+
+
+# --------------------------------------------------------------------------------------------
+# state=read
+# --------------------------------------------------------------------------------------------
+def read_material(module, client, names, opts):
+    """Read the requested bundles (control_plane implies worker) with one GetParameters call."""
+    material = set(module.params["material"] or ["worker"])
+    if "control_plane" in material:
+        material.add("worker")
+    wanted = [m for m in MATERIALS if m in material]
+    stored = read_bundles(client, [names[m] for m in wanted])
+    bundles = dict((m, stored[names[m]]) for m in wanted)
+    missing = [names[m] for m in sorted(material) if bundles[m] is None]
+    if missing and module.params["fail_if_missing"]:
+        raise KubeadmAwsStateError(message="Join material not found: %s" % ", ".join(missing), missing=missing)
+
+    result = dict(changed=False)
+    for m in wanted:
+        result[m] = VIEWS[m](bundles[m], opts["min_ttl"], opts["now"], include_secret=True)
+    for k in ("token_expired", "token_ttl_seconds", "token_usable"):
+        result[k] = result["worker"][k]
+    if "control_plane" in result:
+        result["certificate_key_usable"] = result["control_plane"]["certificate_key_usable"]
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# state=absent
+# --------------------------------------------------------------------------------------------
+def ensure_absent(module, client, names, opts):
+    """Delete the bundles in ``material`` (default both) that exist, with one DeleteParameters call."""
+    material = module.params["material"] or list(MATERIALS)
+    wanted = [names[m] for m in MATERIALS if m in material]
+    existing = get_parameters(client, wanted, decrypt=False)
+    to_delete = [n for n in wanted if n in existing]
+    if to_delete and not module.check_mode:
+        delete_parameters(client, to_delete)
+    return dict(changed=bool(to_delete), deleted=to_delete)
+
+
+# --------------------------------------------------------------------------------------------
+# state=present
+# --------------------------------------------------------------------------------------------
+def _expiry(explicit, ttl, new_secret, old_bundle, secret_key, expires_key, now):
+    """The expiry to store: explicit value; else the stored one if the secret is unchanged; else now+ttl."""
+    if explicit:
+        return explicit
+    if old_bundle and old_bundle.get(secret_key) == new_secret and expires_key in old_bundle:
+        return old_bundle.get(expires_key)
+    if not ttl:
+        return None
+    return format_time(now + datetime.timedelta(seconds=ttl))
+
+
+def wanted_worker(name, old, opts):
+    """The worker bundle to store: the stored one with the given values replaced."""
+    new = dict(old or {})
+    new.pop("updated_at", None)
+    for k in WORKER_KEYS:
+        if k in opts:
+            new[k] = opts[k]
+    missing = [k for k in WORKER_KEYS if not new.get(k)]
+    if missing:
+        raise KubeadmAwsValidationError(
+            "the worker bundle %s does not exist yet: %s required" % (name, ", ".join(missing)), missing[0])
+    new["schema"] = SCHEMA
+    new["token_expires"] = _expiry(opts["token_expires"], opts["token_ttl"], new["token"], old,
+                                   "token", "token_expires", opts["now"])
+    return new
+
+
+def wanted_control_plane(name, old, opts):
+    """The control-plane bundle to store."""
+    new = dict(old or {})
+    new.pop("updated_at", None)
+    if "certificate_key" in opts:
+        new["certificate_key"] = opts["certificate_key"]
+    if not new.get("certificate_key"):
+        raise KubeadmAwsValidationError(
+            "the control-plane bundle %s does not exist yet: certificate_key required" % name, "certificate_key")
+    new["schema"] = SCHEMA
+    new["certificate_key_expires"] = _expiry(opts["certificate_key_expires"], opts["certificate_key_ttl"],
+                                             new["certificate_key"], old, "certificate_key",
+                                             "certificate_key_expires", opts["now"])
+    return new
+
+
+WANTED = {"worker": wanted_worker, "control_plane": wanted_control_plane}
+
+
+def _materials_given(opts):
+    given = []
+    if any(k in opts for k in WORKER_KEYS) or opts["token_expires"]:
+        given.append("worker")
+    if "certificate_key" in opts or opts["certificate_key_expires"]:
+        given.append("control_plane")
+    return given
+
+
+def _encrypted_with_other_key(client, unchanged, kms_key_id):
+    """Names among ``unchanged`` whose parameter is not encrypted with ``kms_key_id`` (one DescribeParameters)."""
+    if not kms_key_id or not unchanged:
+        return set()
+    meta = describe_parameters(client, unchanged)
+    return set(n for n in unchanged if not kms_key_matches(meta.get(n, {}).get("KeyId"), kms_key_id))
+
+
+def ensure_present(module, client, names, opts):
+    """Write the bundles whose values are given, each only when its content (or KMS key) differs."""
+    given = _materials_given(opts)
+    if not given:
+        raise KubeadmAwsValidationError(
+            "state=present needs worker material (api_endpoint, token, ca_cert_hashes) "
+            "and/or control-plane material (certificate_key)", "token")
+    stored = read_bundles(client, [names[m] for m in given])
+    desired = dict((m, (stored[names[m]], WANTED[m](names[m], stored[names[m]], opts))) for m in given)
+    unchanged = [names[m] for m, (old, new) in desired.items() if bundles_equal(old, new)]
+    rekey = _encrypted_with_other_key(client, unchanged, module.params["kms_key_id"])
+
+    result = dict(changed=False, written=[])
+    for m in given:
+        old, new = desired[m]
+        if names[m] in unchanged and names[m] not in rekey:
+            bundle = old
+        else:
+            new["updated_at"] = format_time(opts["now"])
+            if not module.check_mode:
+                put_bundle(client, names[m], new, secure=True, kms_key_id=module.params["kms_key_id"],
+                           description="kubeadm join material (%s) for cluster %s" % (m, module.params["cluster_name"]))
+            result["written"].append(names[m])
+            bundle = new
+        result[m] = VIEWS[m](bundle, opts["min_ttl"], opts["now"], include_secret=False)
+    result["changed"] = bool(result["written"])
+    return result
+
+
+STATES = {"read": read_material, "present": ensure_present, "absent": ensure_absent}
+
+
 def main():
     argument_spec = dict(
         cluster_name=dict(type="str", required=True, aliases=["cluster"]),
         prefix=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "read", "absent"]),
-        material=dict(type="list", elements="str", choices=["worker", "control_plane"]),
+        material=dict(type="list", elements="str", choices=list(MATERIALS)),
         api_endpoint=dict(type="str"),
         token=dict(type="str", no_log=True),
         token_ttl=dict(type="str", default="24h", no_log=False),
@@ -427,119 +577,20 @@ def main():
         fail_if_missing=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
+    base = {}
     try:
-        prefix = resolve_prefix(p["cluster_name"], p["prefix"])
-        v = _validate(p)
+        prefix = resolve_prefix(module.params["cluster_name"], module.params["prefix"])
+        opts = validate_options(module.params)
+        names = parameter_names(prefix)
+        base = dict(prefix=prefix, parameters=names)
+        client = module.client("ssm", retry_decorator=retry_decorator())
+        result = STATES[module.params["state"]](module, client, names, opts)
     except KubeadmAwsError as e:
-        module.fail_json(msg=str(e), field=e.field)
-
-    names = {"worker": prefix + "/join/worker", "control_plane": prefix + "/join/control-plane"}
-    client = module.client("ssm", retry_decorator=retry_decorator())
-    now = utcnow()
-    result = dict(changed=False, prefix=prefix, parameters=names)
-    state = p["state"]
-
-    if state == "read":
-        material = set(p["material"] or ["worker"])
-        if "control_plane" in material:
-            material.add("worker")
-        wanted = [names[m] for m in ("worker", "control_plane") if m in material]
-        found = get_parameters(module, client, wanted)
-        bundles = dict((m, decode_bundle(module, names[m], found.get(names[m]))) for m in material)
-        missing = [names[m] for m in sorted(material) if bundles[m] is None]
-        if missing and p["fail_if_missing"]:
-            module.fail_json(msg="Join material not found: %s" % ", ".join(missing), missing=missing, **result)
-        result["worker"] = _public_worker(bundles["worker"], v["min_ttl"], now, include_secret=True)
-        for k in ("token_expired", "token_ttl_seconds", "token_usable"):
-            result[k] = result["worker"][k]
-        if "control_plane" in material:
-            result["control_plane"] = _public_cp(bundles["control_plane"], v["min_ttl"], now, include_secret=True)
-            result["certificate_key_usable"] = result["control_plane"]["certificate_key_usable"]
-        module.exit_json(**result)
-
-    if state == "absent":
-        material = p["material"] or ["worker", "control_plane"]
-        wanted = [names[m] for m in ("worker", "control_plane") if m in material]
-        existing = get_parameters(module, client, wanted, decrypt=False)
-        to_delete = [n for n in wanted if n in existing]
-        if to_delete and not module.check_mode:
-            delete_parameters(module, client, to_delete)
-        result.update(changed=bool(to_delete), deleted=to_delete)
-        module.exit_json(**result)
-
-    # state == present
-    worker_given = any(k in v for k in ("api_endpoint", "token", "ca_cert_hashes")) or bool(p["token_expires"])
-    cp_given = "certificate_key" in v or bool(p["certificate_key_expires"])
-    if not worker_given and not cp_given:
-        module.fail_json(
-            msg="state=present needs worker material (api_endpoint, token, ca_cert_hashes) "
-            "and/or control-plane material (certificate_key)", field="token")
-    wanted = []
-    if worker_given:
-        wanted.append(names["worker"])
-    if cp_given:
-        wanted.append(names["control_plane"])
-    found = get_parameters(module, client, wanted)
-    desired = {}
-    if worker_given:
-        old = decode_bundle(module, names["worker"], found.get(names["worker"]))
-        new = dict(old or {})
-        new.pop("updated_at", None)
-        for k in ("api_endpoint", "token", "ca_cert_hashes"):
-            if k in v:
-                new[k] = v[k]
-        missing = [k for k in ("api_endpoint", "token", "ca_cert_hashes") if not new.get(k)]
-        if missing:
-            module.fail_json(
-                msg="the worker bundle %s does not exist yet: %s required" % (names["worker"], ", ".join(missing)),
-                field=missing[0])
-        new["schema"] = SCHEMA
-        new["token_expires"] = _expiry(v["token_expires"], v["token_ttl"], new["token"], old,
-                                       "token", "token_expires", now)
-        desired["worker"] = (old, new)
-    if cp_given:
-        old = decode_bundle(module, names["control_plane"], found.get(names["control_plane"]))
-        new = dict(old or {})
-        new.pop("updated_at", None)
-        if "certificate_key" in v:
-            new["certificate_key"] = v["certificate_key"]
-        if not new.get("certificate_key"):
-            module.fail_json(msg="the control-plane bundle %s does not exist yet: certificate_key required"
-                             % names["control_plane"], field="certificate_key")
-        new["schema"] = SCHEMA
-        new["certificate_key_expires"] = _expiry(v["certificate_key_expires"], v["certificate_key_ttl"],
-                                                 new["certificate_key"], old, "certificate_key",
-                                                 "certificate_key_expires", now)
-        desired["control_plane"] = (old, new)
-
-    # Content identical: rewrite only if the parameter is encrypted with another key than asked for.
-    key_mismatch = set()
-    if p["kms_key_id"]:
-        same = [names[m] for m, (old, new) in desired.items() if bundles_equal(old, new)]
-        meta = describe_parameters(module, client, same)
-        key_mismatch = set(n for n in same if not kms_key_matches(meta.get(n, {}).get("KeyId"), p["kms_key_id"]))
-
-    written = []
-    for m in ("worker", "control_plane"):
-        if m not in desired:
-            continue
-        old, new = desired[m]
-        if bundles_equal(old, new) and names[m] not in key_mismatch:
-            stored = old
-        else:
-            new["updated_at"] = format_time(now)
-            if not module.check_mode:
-                put_bundle(module, client, names[m], new, secure=True, kms_key_id=p["kms_key_id"],
-                           description="kubeadm join material (%s) for cluster %s" % (m, p["cluster_name"]))
-            written.append(names[m])
-            stored = new
-        if m == "worker":
-            result["worker"] = _public_worker(stored, v["min_ttl"], now, include_secret=False)
-        else:
-            result["control_plane"] = _public_cp(stored, v["min_ttl"], now, include_secret=False)
-    result.update(changed=bool(written), written=written)
-    module.exit_json(**result)
+        failure = dict(base, **e.kwargs)
+        if e.exception is not None:
+            module.fail_json_aws(e.exception, msg=e.message, **failure)
+        module.fail_json(msg=e.message, **failure)
+    module.exit_json(**dict(base, **result))
 
 
 if __name__ == "__main__":

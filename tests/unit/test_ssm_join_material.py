@@ -167,3 +167,46 @@ def test_bad_input(run_module, cluster):
     assert r.rc != 0 and "min_ttl" in r["msg"]
     r = run_module(MOD, dict(cluster_name=cluster))
     assert r.rc != 0 and "state=present needs" in r["msg"]
+
+
+def test_read_returns_the_worker_material_once_stored(run_module, cluster):
+    """state=read: the token and hashes a worker joins with; the certificate key only on request."""
+    r = run_module(MOD, dict(cluster_name=cluster, state="read"))
+    assert r.rc == 0 and r["changed"] is False and r["worker"]["found"] is False and r["token_usable"] is False
+    run_module(MOD, worker_args(cluster, certificate_key=CERT_KEY))
+    r = run_module(MOD, dict(cluster_name=cluster, state="read", min_ttl="1h"))
+    assert r.rc == 0 and r["changed"] is False
+    assert r["worker"]["token"] == TOKEN and r["worker"]["api_endpoint"] == "10.0.0.10:6443"
+    assert r["token_usable"] is True and "control_plane" not in r and CERT_KEY not in r.stdout
+
+
+def test_absent_deletes_only_the_material_given(run_module, ssm, cluster):
+    """state=absent with material: the other bundle stays; a second run changes nothing."""
+    run_module(MOD, worker_args(cluster, certificate_key=CERT_KEY))
+    w, cp = "/kubeadm-aws/%s/join/worker" % cluster, "/kubeadm-aws/%s/join/control-plane" % cluster
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", material=["control_plane"]))
+    assert r.rc == 0 and r["changed"] is True and r["deleted"] == [cp]
+    assert [p["Name"] for p in ssm.get_parameters(Names=[w, cp])["Parameters"]] == [w]
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", material=["control_plane"]))
+    assert r.rc == 0 and r["changed"] is False and r["deleted"] == []
+
+
+def test_parameter_that_is_not_json_is_refused(run_module, ssm, cluster):
+    name = "/kubeadm-aws/%s/join/worker" % cluster
+    ssm.put_parameter(Name=name, Type="SecureString", Value="api_endpoint=10.0.0.1:6443")
+    r = run_module(MOD, dict(cluster_name=cluster, state="read"))
+    assert r.rc != 0 and name in r["msg"] and "JSON" in r["msg"]
+    r = run_module(MOD, worker_args(cluster))
+    assert r.rc != 0 and name in r["msg"]
+    assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == "api_endpoint=10.0.0.1:6443"
+
+
+def test_aws_error_names_the_parameter_and_the_aws_code(run_module, ssm, cluster, proxy):
+    """Without ssm:PutParameter the write fails once, with the AWS error code, and no secret in the output."""
+    proxy.fail("PutParameter", "AccessDeniedException")
+    r = run_module(MOD, worker_args(cluster, certificate_key=CERT_KEY))
+    assert r.rc != 0
+    assert r["msg"].startswith("Failed to write SSM parameter /kubeadm-aws/%s/join/worker" % cluster)
+    assert r["error"]["code"] == "AccessDeniedException"
+    assert proxy.count("PutParameter") == 1  # not retried, the control-plane bundle not attempted
+    assert TOKEN not in r.stdout and CERT_KEY not in r.stdout
