@@ -243,20 +243,24 @@ counts:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws import (
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.durations import format_time, utcnow
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.errors import (
     KubeadmAwsError,
+    KubeadmAwsValidationError,
+)
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.naming import (
+    resolve_prefix,
+    validate_name_segment,
+)
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.redaction import redact
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.retries import retry_decorator
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.ssm import (
     bundles_equal,
     decode_bundle,
     delete_parameters,
-    format_time,
-    get_parameters,
     get_parameters_by_path,
     put_bundle,
-    redact,
-    resolve_prefix,
-    retry_decorator,
-    utcnow,
-    validate_name_segment,
+    read_bundles,
 )
 
 SCHEMA = 1
@@ -265,32 +269,107 @@ ROLES = ["control-plane", "worker"]
 RECORD_KEYS = ("node_name", "status", "kubernetes_version", "role", "instance_id", "error")
 
 
-def _record(module, client, name, current, item, p):
-    """Write the node's record when it differs from the stored one; (changed, record without schema)."""
+def validate_options(params):
+    """Raises KubeadmAwsValidationError naming the option."""
+    if params["nodes"] is not None and params["state"] != "present":
+        raise KubeadmAwsValidationError("nodes is only used with state=present", "nodes")
+    if params["state"] == "present" and params["node_name"] is not None and not params["status"]:
+        raise KubeadmAwsValidationError("state=present with node_name needs status", "status")
+    if params["state"] != "query":
+        for node_name in [n["node_name"] for n in params["nodes"] or []] or [params["node_name"]]:
+            validate_name_segment(node_name, "node_name")
+    if params["max_error_length"] < 16:
+        raise KubeadmAwsValidationError("max_error_length must be at least 16", "max_error_length")
+
+
+def node_parameter(nodes_path, node_name):
+    return "%s/%s" % (nodes_path, node_name)
+
+
+def public_record(record):
+    """A stored record as returned to the play (without the schema version)."""
+    if record is None:
+        return None
+    record = dict(record)
+    record.pop("schema", None)
+    return record
+
+
+def wanted_record(item, params):
+    """The record to store for one node (``item`` has the keys of a ``nodes`` entry)."""
     wanted = {"schema": SCHEMA, "node_name": item["node_name"], "status": item["status"]}
     for k in ("kubernetes_version", "role", "instance_id"):
-        value = item.get(k) or (p[k] if k == "kubernetes_version" else None)
+        value = item.get(k) or (params[k] if k == "kubernetes_version" else None)
         if value:
             wanted[k] = value
     if item["status"] == "failed" and item.get("error"):
         err = redact(item["error"].strip())
-        if len(err) > p["max_error_length"]:
-            err = err[:p["max_error_length"] - 3] + "..."
+        if len(err) > params["max_error_length"]:
+            err = err[:params["max_error_length"] - 3] + "..."
         wanted["error"] = err
+    return wanted
 
-    changed = False
-    if bundles_equal(current, wanted):
-        node = current
-    else:
-        wanted["updated_at"] = format_time(utcnow())
-        if not module.check_mode:
-            put_bundle(module, client, name, wanted, secure=False,
-                       description="kubeadm join status of node %s" % item["node_name"])
-        node = wanted
-        changed = True
-    node = dict(node)
-    node.pop("schema", None)
-    return changed, node
+
+# --------------------------------------------------------------------------------------------
+# state=present
+# --------------------------------------------------------------------------------------------
+def ensure_present(module, client, nodes_path):
+    """Record O(node_name), or every item of O(nodes): one GetParameters per 10 nodes, one
+    PutParameter per node whose record differs from the stored one (ignoring updated_at)."""
+    params = module.params
+    single = params["nodes"] is None
+    items = [dict((k, params[k]) for k in RECORD_KEYS)] if single else params["nodes"]
+    names = [node_parameter(nodes_path, item["node_name"]) for item in items]
+    stored = read_bundles(client, names)
+    results = []
+    for name, item in zip(names, items):
+        current = stored[name]
+        wanted = wanted_record(item, params)
+        changed = not bundles_equal(current, wanted)
+        if changed:
+            wanted["updated_at"] = format_time(utcnow())
+            if not module.check_mode:
+                put_bundle(client, name, wanted, secure=False,
+                           description="kubeadm join status of node %s" % item["node_name"])
+        results.append(dict(parameter=name, changed=changed, node=public_record(wanted if changed else current),
+                            previous=current))
+    if single:
+        return results[0]
+    return dict(changed=any(r["changed"] for r in results), results=results)
+
+
+# --------------------------------------------------------------------------------------------
+# state=absent
+# --------------------------------------------------------------------------------------------
+def ensure_absent(module, client, nodes_path):
+    """Delete the record of O(node_name) if there is one."""
+    name = node_parameter(nodes_path, module.params["node_name"])
+    current = read_bundles(client, [name])[name]
+    if current is not None and not module.check_mode:
+        delete_parameters(client, [name])
+    return dict(changed=current is not None, parameter=name, previous=current)
+
+
+# --------------------------------------------------------------------------------------------
+# state=query
+# --------------------------------------------------------------------------------------------
+def query_nodes(module, client, nodes_path):
+    """Every node record below <prefix>/nodes (one paginated GetParametersByPath), counts per status."""
+    records = []
+    counts = {}
+    for param in get_parameters_by_path(client, nodes_path, recursive=False):
+        rec = public_record(decode_bundle(param["Name"], param))
+        rec.setdefault("node_name", param["Name"].rsplit("/", 1)[-1])
+        status = rec.get("status", "unknown")
+        counts[status] = counts.get(status, 0) + 1
+        if module.params["status_filter"] and status not in module.params["status_filter"]:
+            continue
+        records.append(rec)
+    records.sort(key=lambda r: r["node_name"])
+    return dict(changed=False, nodes=records, counts=counts)
+
+
+STATES = {"present": ensure_present, "absent": ensure_absent, "query": query_nodes}
 
 
 def main():
@@ -321,62 +400,19 @@ def main():
         mutually_exclusive=[("node_name", "nodes")],
         required_if=[("state", "present", ["node_name", "nodes"], True), ("state", "absent", ["node_name"])],
     )
-    p = module.params
+    base = {}
     try:
-        prefix = resolve_prefix(p["cluster_name"], p["prefix"])
-        if p["nodes"] is not None and p["state"] != "present":
-            raise KubeadmAwsError("nodes is only used with state=present", "nodes")
-        if p["state"] == "present" and p["node_name"] is not None and not p["status"]:
-            raise KubeadmAwsError("state=present with node_name needs status", "status")
-        if p["state"] != "query":
-            for node_name in [n["node_name"] for n in p["nodes"] or []] or [p["node_name"]]:
-                validate_name_segment(node_name, "node_name")
-        if p["max_error_length"] < 16:
-            raise KubeadmAwsError("max_error_length must be at least 16", "max_error_length")
+        prefix = resolve_prefix(module.params["cluster_name"], module.params["prefix"])
+        validate_options(module.params)
+        base = dict(prefix=prefix)
+        client = module.client("ssm", retry_decorator=retry_decorator())
+        result = STATES[module.params["state"]](module, client, prefix + "/nodes")
     except KubeadmAwsError as e:
-        module.fail_json(msg=str(e), field=e.field)
-
-    client = module.client("ssm", retry_decorator=retry_decorator())
-    nodes_path = prefix + "/nodes"
-    result = dict(changed=False, prefix=prefix)
-
-    if p["state"] == "query":
-        records = []
-        counts = {}
-        for param in get_parameters_by_path(module, client, nodes_path, recursive=False):
-            rec = decode_bundle(module, param["Name"], param)
-            rec.setdefault("node_name", param["Name"].rsplit("/", 1)[-1])
-            rec.pop("schema", None)
-            counts[rec.get("status", "unknown")] = counts.get(rec.get("status", "unknown"), 0) + 1
-            if p["status_filter"] and rec.get("status") not in p["status_filter"]:
-                continue
-            records.append(rec)
-        records.sort(key=lambda r: r["node_name"])
-        result.update(nodes=records, counts=counts)
-        module.exit_json(**result)
-
-    if p["state"] == "absent":
-        name = "%s/%s" % (nodes_path, p["node_name"])
-        current = decode_bundle(module, name, get_parameters(module, client, [name]).get(name))
-        if current is not None and not module.check_mode:
-            delete_parameters(module, client, [name])
-        result.update(parameter=name, previous=current, changed=current is not None)
-        module.exit_json(**result)
-
-    single = p["nodes"] is None
-    items = [dict((k, p[k]) for k in RECORD_KEYS)] if single else p["nodes"]
-    names = ["%s/%s" % (nodes_path, item["node_name"]) for item in items]
-    stored = get_parameters(module, client, names)  # one call per 10 nodes
-    results = []
-    for name, item in zip(names, items):
-        current = decode_bundle(module, name, stored.get(name))
-        changed, node = _record(module, client, name, current, item, p)
-        results.append(dict(parameter=name, changed=changed, node=node, previous=current))
-    if single:
-        result.update(results[0])
-    else:
-        result.update(changed=any(r["changed"] for r in results), results=results)
-    module.exit_json(**result)
+        failure = dict(base, **e.kwargs)
+        if e.exception is not None:
+            module.fail_json_aws(e.exception, msg=e.message, **failure)
+        module.fail_json(msg=e.message, **failure)
+    module.exit_json(**dict(base, **result))
 
 
 if __name__ == "__main__":

@@ -116,3 +116,33 @@ def test_many_nodes_bad_input(run_module, cluster):
     assert r.rc != 0 and "node_name" in r["msg"]
     r = run_module(MOD, dict(cluster_name=cluster, state="query", nodes=[dict(node_name="n2", status="joined")]))
     assert r.rc != 0 and "nodes" in r["msg"]
+
+
+def test_absent_deletes_the_record_once(run_module, ssm, cluster):
+    name = "/kubeadm-aws/%s/nodes/w1" % cluster
+    run_module(MOD, dict(cluster_name=cluster, node_name="w1", status="joined", role="worker"))
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="w1", state="absent"), check=True)
+    assert r.rc == 0 and r["changed"] is True and len(ssm.get_parameters(Names=[name])["Parameters"]) == 1
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="w1", state="absent"))
+    assert r.rc == 0 and r["changed"] is True and r["parameter"] == name and r["previous"]["status"] == "joined"
+    assert ssm.get_parameters(Names=[name])["Parameters"] == []
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="w1", state="absent"))
+    assert r.rc == 0 and r["changed"] is False and r["previous"] is None
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent"))
+    assert r.rc != 0 and "node_name" in r["msg"]
+
+
+def test_query_of_a_cluster_without_nodes(run_module, cluster, proxy):
+    r = run_module(MOD, dict(cluster_name=cluster, state="query"))
+    assert r.rc == 0 and r["changed"] is False and r["nodes"] == [] and r["counts"] == {}
+    assert proxy.count("PutParameter") == 0
+
+
+def test_aws_error_names_the_node_and_the_aws_code(run_module, cluster, proxy):
+    proxy.fail("GetParametersByPath", "AccessDeniedException")
+    r = run_module(MOD, dict(cluster_name=cluster, state="query"))
+    assert r.rc != 0 and r["msg"].startswith("Failed to list SSM parameters below /kubeadm-aws/%s/nodes" % cluster)
+    assert r["error"]["code"] == "AccessDeniedException"
+    proxy.fail("PutParameter", "AccessDeniedException")
+    r = run_module(MOD, dict(cluster_name=cluster, node_name="w1", status="joined"))
+    assert r.rc != 0 and "/kubeadm-aws/%s/nodes/w1" % cluster in r["msg"]
