@@ -201,23 +201,136 @@ import uuid
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
-from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws import (
-    KubeadmAwsError,
-    bundles_equal,
-    decode_bundle,
-    delete_parameters,
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.durations import (
     expiry_facts,
     format_time,
-    get_parameters,
     parse_duration,
-    put_bundle,
-    resolve_prefix,
-    retry_decorator,
     utcnow,
+)
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.errors import (
+    KubeadmAwsError,
+    KubeadmAwsStateError,
+    KubeadmAwsValidationError,
+)
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.naming import resolve_prefix
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.retries import retry_decorator
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.ssm import (
+    bundles_equal,
+    delete_parameters,
+    put_bundle,
+    read_bundles,
 )
 
 SCHEMA = 1
 HOLDER_RE = re.compile(r"^[A-Za-z0-9_.\-:@/]{1,128}$")
+
+
+def validate_options(params):
+    """The lock's ttl in seconds; raises KubeadmAwsValidationError naming the option."""
+    if params["holder"] is not None and not HOLDER_RE.match(params["holder"]):
+        raise KubeadmAwsValidationError(
+            "holder %r: use 1-128 characters a-z A-Z 0-9 _ . - : @ /" % params["holder"], "holder")
+    if params["state"] == "released" and not params["holder"] and not params["force"]:
+        raise KubeadmAwsValidationError("state=released needs holder (or force=true)", "holder")
+    ttl = parse_duration(params["ttl"], "ttl")
+    if not ttl:
+        raise KubeadmAwsValidationError("ttl must be longer than 0 seconds", "ttl")
+    return ttl
+
+
+class InitLock(object):
+    """The lock parameter <prefix>/init/lock, the state parameter <prefix>/init/state and the
+    takeover claims <prefix>/init/takeover/<lock id>, as seen at ``now``; a lock taken is valid
+    for ``ttl`` seconds."""
+
+    def __init__(self, client, prefix, now, ttl, check_mode):
+        self.client = client
+        self.now = now
+        self.ttl = ttl
+        self.check_mode = check_mode
+        self.lock_name = prefix + "/init/lock"
+        self.state_name = prefix + "/init/state"
+        self.takeover_path = prefix + "/init/takeover"
+
+    def read(self):
+        """(lock record, init state), both None when absent, with one GetParameters call."""
+        both = read_bundles(self.client, [self.lock_name, self.state_name])
+        return both[self.lock_name], both[self.state_name]
+
+    def read_lock(self):
+        return read_bundles(self.client, [self.lock_name])[self.lock_name]
+
+    def new_record(self, holder):
+        return {
+            "schema": SCHEMA,
+            "holder": holder,
+            "lock_id": uuid.uuid4().hex,
+            "acquired_at": format_time(self.now),
+            "expires_at": format_time(self.now + datetime.timedelta(seconds=self.ttl)),
+        }
+
+    def expired(self, rec):
+        return expiry_facts(rec.get("expires_at"), self.now, 0, "lock")["lock_expired"]
+
+    def held_by(self, rec, holder):
+        """Whether ``holder`` holds the (unexpired) lock ``rec``."""
+        return rec is not None and bool(holder) and rec.get("holder") == holder and not self.expired(rec)
+
+    def create(self, rec):
+        """PutParameter Overwrite=False: True if we created it, False if it already existed."""
+        return put_bundle(self.client, self.lock_name, rec, overwrite=False,
+                          description="kubeadm init lock") is not None
+
+    def acquire(self, holder, current, reentrant=False):
+        """Take the lock for ``holder``; ``current`` is the lock as read.
+
+        Returns dict(acquired, changed, lock, taken_over, previous_holder, same_holder), where
+        ``same_holder`` says the lock was refused because ``holder`` already holds it.
+        """
+        outcome = dict(acquired=False, changed=False, lock=current, taken_over=False, previous_holder=None,
+                       same_holder=False)
+        for dummy in range(2):
+            if current is None:
+                rec = self.new_record(holder)
+                if self.check_mode or self.create(rec):
+                    return dict(outcome, acquired=True, changed=True, lock=rec)
+                current = self.read_lock()  # lost the race: somebody created it just now
+                if current is None:
+                    continue  # ... and already deleted it again; try once more
+            if current.get("holder") == holder:
+                if not self.expired(current):
+                    return dict(outcome, acquired=reentrant, lock=current, same_holder=not reentrant)
+                # our own lock expired and nobody took it over: renew it (same takeover protocol)
+            elif not self.expired(current):
+                return dict(outcome, lock=current)
+            return self.take_over(current, holder, outcome)
+        return dict(outcome, lock=current)
+
+    def take_over(self, stale, holder, outcome):
+        """Replace the expired lock ``stale``; only the caller that creates its claim may."""
+        stale_id = stale.get("lock_id") or "unknown"
+        if not re.match(r"^[A-Za-z0-9_.\-]+$", stale_id):
+            stale_id = "invalid"
+        previous = stale.get("holder")
+        rec = self.new_record(holder)
+        won = dict(outcome, acquired=True, changed=True, lock=rec, taken_over=previous != holder,
+                   previous_holder=previous)
+        if self.check_mode:
+            return won
+        claim = "%s/%s" % (self.takeover_path, stale_id)
+        claimed = put_bundle(self.client, claim, {"holder": holder, "claimed_at": format_time(self.now)},
+                             overwrite=False, description="kubeadm init lock takeover claim") is not None
+        if not claimed:
+            # another caller is taking over this same stale lock
+            return dict(outcome, lock=self.read_lock() or stale)
+        try:
+            current = self.read_lock()
+            if current is not None and current.get("lock_id") != stale.get("lock_id"):
+                return dict(outcome, lock=current)  # changed under us: not stale any more
+            put_bundle(self.client, self.lock_name, rec, overwrite=True, description="kubeadm init lock")
+        finally:
+            delete_parameters(self.client, [claim])
+        return won
 
 
 def lock_view(rec, now):
@@ -230,89 +343,86 @@ def lock_view(rec, now):
     return view
 
 
-class InitLock(object):
-    def __init__(self, module, client, prefix, now):
-        self.module = module
-        self.client = client
-        self.now = now
-        self.lock_name = prefix + "/init/lock"
-        self.state_name = prefix + "/init/state"
-        self.takeover_path = prefix + "/init/takeover"
+def report(lock, rec, init_state):
+    """The keys every state returns: the lock record after the task and the init state."""
+    if init_state is not None:
+        init_state = dict(init_state)
+        init_state.pop("schema", None)
+    return dict(
+        lock=lock_view(rec, lock.now),
+        holder=(rec or {}).get("holder"),
+        initialized=bool(init_state and init_state.get("state") == "initialized"),
+        init_state=init_state,
+    )
 
-    def read(self, names=None):
-        names = names or [self.lock_name, self.state_name]
-        found = get_parameters(self.module, self.client, names)
-        return dict((n, decode_bundle(self.module, n, found.get(n))) for n in names)
 
-    def read_lock(self):
-        return self.read([self.lock_name])[self.lock_name]
+# --------------------------------------------------------------------------------------------
+# states
+# --------------------------------------------------------------------------------------------
+def ensure_acquired(module, lock):
+    """Take the lock for O(holder): create it, take over an expired one, or report its holder."""
+    holder = module.params["holder"]
+    current, init_state = lock.read()
+    outcome = lock.acquire(holder, current, module.params["reentrant"])
+    if outcome["same_holder"]:
+        module.warn("the init lock is already held by holder %r (another run using the same holder name?); "
+                    "not acquired because reentrant=false" % holder)
+    result = dict(changed=outcome["changed"], acquired=outcome["acquired"], taken_over=outcome["taken_over"])
+    if outcome["taken_over"]:
+        result["previous_holder"] = outcome["previous_holder"]
+    result.update(report(lock, outcome["lock"], init_state))
+    return result
 
-    def new_record(self, holder, ttl):
-        return {
-            "schema": SCHEMA,
-            "holder": holder,
-            "lock_id": uuid.uuid4().hex,
-            "acquired_at": format_time(self.now),
-            "expires_at": format_time(self.now + datetime.timedelta(seconds=ttl)),
-        }
 
-    def expired(self, rec):
-        return expiry_facts(rec.get("expires_at"), self.now, 0, "lock")["lock_expired"]
+def ensure_released(module, lock):
+    """Delete the lock if O(holder) holds it (or with O(force)); fail naming the real holder otherwise."""
+    holder = module.params["holder"]
+    current, init_state = lock.read()
+    released = False
+    if current is not None:
+        if current.get("holder") != holder and not module.params["force"]:
+            raise KubeadmAwsStateError(
+                message="the init lock %s is held by %r, not by holder %r; use force=true to release it anyway"
+                % (lock.lock_name, current.get("holder"), holder),
+                holder=current.get("holder"), field="holder")
+        if not module.check_mode:
+            delete_parameters(lock.client, [lock.lock_name])
+        released = True
+        current = None
+    result = dict(changed=released, released=released, acquired=False, taken_over=False)
+    result.update(report(lock, current, init_state))
+    return result
 
-    def create(self, rec):
-        """PutParameter Overwrite=False: True if we created it, False if it already existed."""
-        return put_bundle(self.module, self.client, self.lock_name, rec, overwrite=False,
-                          description="kubeadm init lock") is not None
 
-    def acquire(self, holder, ttl, current, reentrant=False):
-        """Returns (acquired, changed, record, taken_over, previous_holder); ``current`` is the lock as read."""
-        for attempt in range(2):
-            if current is None:
-                rec = self.new_record(holder, ttl)
-                if self.module.check_mode:
-                    return True, True, rec, False, None
-                if self.create(rec):
-                    return True, True, rec, False, None
-                current = self.read_lock()  # lost the race: somebody created it just now
-                if current is None:
-                    continue  # ... and already deleted it again; try once more
-            if current.get("holder") == holder:
-                if not self.expired(current):
-                    if not reentrant:
-                        self.module.warn(
-                            "the init lock is already held by holder %r (another run using the same holder name?); "
-                            "not acquired because reentrant=false" % holder)
-                    return reentrant, False, current, False, None
-                # our own lock expired and nobody took it over: renew it (same takeover protocol)
-            elif not self.expired(current):
-                return False, False, current, False, None
-            return self.take_over(current, holder, ttl)
-        return False, False, current, False, None
+def ensure_initialized(module, lock):
+    """Write <prefix>/init/state unless it already says the same (ignoring its timestamps)."""
+    current, init_state = lock.read()
+    wanted = {"schema": SCHEMA, "state": "initialized"}
+    for k in ("holder", "kubernetes_version", "api_endpoint"):
+        if module.params[k]:
+            wanted[k] = module.params[k]
+    changed = not bundles_equal(init_state, wanted, volatile=("initialized_at", "updated_at"))
+    if changed:
+        wanted["initialized_at"] = (init_state or {}).get("initialized_at") or format_time(lock.now)
+        wanted["updated_at"] = format_time(lock.now)
+        if not module.check_mode:
+            put_bundle(lock.client, lock.state_name, wanted, overwrite=True, description="kubeadm init state")
+        init_state = wanted
+    result = dict(changed=changed, acquired=lock.held_by(current, module.params["holder"]), taken_over=False)
+    result.update(report(lock, current, init_state))
+    return result
 
-    def take_over(self, stale, holder, ttl):
-        stale_id = stale.get("lock_id") or "unknown"
-        if not re.match(r"^[A-Za-z0-9_.\-]+$", stale_id):
-            stale_id = "invalid"
-        previous = stale.get("holder")
-        rec = self.new_record(holder, ttl)
-        if self.module.check_mode:
-            return True, True, rec, previous != holder, previous
-        claim = "%s/%s" % (self.takeover_path, stale_id)
-        claimed = put_bundle(self.module, self.client, claim,
-                             {"holder": holder, "claimed_at": format_time(self.now)}, overwrite=False,
-                             description="kubeadm init lock takeover claim") is not None
-        if not claimed:
-            # another caller is taking over this same stale lock
-            return False, False, self.read_lock() or stale, False, None
-        try:
-            current = self.read_lock()
-            if current is not None and current.get("lock_id") != stale.get("lock_id"):
-                return False, False, current, False, None  # changed under us: not stale any more
-            put_bundle(self.module, self.client, self.lock_name, rec, overwrite=True,
-                       description="kubeadm init lock")
-        finally:
-            delete_parameters(self.module, self.client, [claim])
-        return True, True, rec, previous != holder, previous
+
+def query_lock(module, lock):
+    """Report the lock and the init state; writes nothing."""
+    current, init_state = lock.read()
+    result = dict(changed=False, acquired=lock.held_by(current, module.params["holder"]), taken_over=False)
+    result.update(report(lock, current, init_state))
+    return result
+
+
+STATES = {"acquired": ensure_acquired, "released": ensure_released, "initialized": ensure_initialized,
+          "query": query_lock}
 
 
 def main():
@@ -332,77 +442,20 @@ def main():
         supports_check_mode=True,
         required_if=[("state", "acquired", ["holder"])],
     )
-    p = module.params
+    base = {}
     try:
-        prefix = resolve_prefix(p["cluster_name"], p["prefix"])
-        if p["holder"] is not None and not HOLDER_RE.match(p["holder"]):
-            raise KubeadmAwsError("holder %r: use 1-128 characters a-z A-Z 0-9 _ . - : @ /" % p["holder"], "holder")
-        if p["state"] == "released" and not p["holder"] and not p["force"]:
-            raise KubeadmAwsError("state=released needs holder (or force=true)", "holder")
-        ttl = parse_duration(p["ttl"], "ttl")
-        if not ttl:
-            raise KubeadmAwsError("ttl must be longer than 0 seconds", "ttl")
+        prefix = resolve_prefix(module.params["cluster_name"], module.params["prefix"])
+        ttl = validate_options(module.params)
+        client = module.client("ssm", retry_decorator=retry_decorator())
+        lock = InitLock(client, prefix, utcnow(), ttl, module.check_mode)
+        base = dict(prefix=prefix, parameters={"lock": lock.lock_name, "state": lock.state_name})
+        result = STATES[module.params["state"]](module, lock)
     except KubeadmAwsError as e:
-        module.fail_json(msg=str(e), field=e.field)
-
-    now = utcnow()
-    client = module.client("ssm", retry_decorator=retry_decorator())
-    lock = InitLock(module, client, prefix, now)
-    result = dict(changed=False, prefix=prefix, acquired=False, taken_over=False,
-                  parameters={"lock": lock.lock_name, "state": lock.state_name})
-
-    both = lock.read()  # one GetParameters call for lock and state
-    current, init_state = both[lock.lock_name], both[lock.state_name]
-    state = p["state"]
-
-    if state == "acquired":
-        acquired, changed, rec, taken_over, previous = lock.acquire(p["holder"], ttl, current, p["reentrant"])
-        result.update(acquired=acquired, changed=changed, taken_over=taken_over)
-        if taken_over:
-            result["previous_holder"] = previous
-        current = rec
-    elif state == "released":
-        released = False
-        if current is not None:
-            if current.get("holder") != p["holder"] and not p["force"]:
-                module.fail_json(
-                    msg="the init lock %s is held by %r, not by holder %r; use force=true to release it anyway"
-                    % (lock.lock_name, current.get("holder"), p["holder"]),
-                    holder=current.get("holder"), field="holder")
-            if not module.check_mode:
-                delete_parameters(module, client, [lock.lock_name])
-            released = True
-            current = None
-        result.update(changed=released, released=released)
-    elif state == "initialized":
-        wanted = {"schema": SCHEMA, "state": "initialized"}
-        for k in ("holder", "kubernetes_version", "api_endpoint"):
-            if p[k]:
-                wanted[k] = p[k]
-        if not bundles_equal(init_state, wanted, volatile=("initialized_at", "updated_at")):
-            wanted["initialized_at"] = (init_state or {}).get("initialized_at") or format_time(now)
-            wanted["updated_at"] = format_time(now)
-            if not module.check_mode:
-                put_bundle(module, client, lock.state_name, wanted, overwrite=True,
-                           description="kubeadm init state")
-            init_state = wanted
-            result["changed"] = True
-        if current is not None and p["holder"] and current.get("holder") == p["holder"] and not lock.expired(current):
-            result["acquired"] = True
-    else:  # query
-        if current is not None and p["holder"] and current.get("holder") == p["holder"] and not lock.expired(current):
-            result["acquired"] = True
-
-    if init_state is not None:
-        init_state = dict(init_state)
-        init_state.pop("schema", None)
-    result.update(
-        lock=lock_view(current, now),
-        holder=(current or {}).get("holder"),
-        initialized=bool(init_state and init_state.get("state") == "initialized"),
-        init_state=init_state,
-    )
-    module.exit_json(**result)
+        failure = dict(base, **e.kwargs)
+        if e.exception is not None:
+            module.fail_json_aws(e.exception, msg=e.message, **failure)
+        module.fail_json(msg=e.message, **failure)
+    module.exit_json(**dict(base, **result))
 
 
 if __name__ == "__main__":

@@ -155,3 +155,31 @@ def test_bad_input(run_module, cluster):
     assert r.rc != 0 and "ttl" in r["msg"]
     r = run_module(MOD, dict(cluster_name=cluster, state="released"))
     assert r.rc != 0 and "holder" in r["msg"]
+
+
+def test_query_reports_without_writing(run_module, ssm, cluster, proxy):
+    r = run_module(MOD, dict(cluster_name=cluster, state="query"))
+    assert r.rc == 0 and r["changed"] is False and r["acquired"] is False
+    assert r["holder"] is None and r["lock"] is None and r["initialized"] is False and r["init_state"] is None
+    run_module(MOD, dict(cluster_name=cluster, holder="run-a", ttl="10m"))
+    proxy.reset()
+    r = run_module(MOD, dict(cluster_name=cluster, state="query", holder="run-a"))
+    assert r["acquired"] is True and r["holder"] == "run-a" and r["lock"]["expired"] is False
+    r = run_module(MOD, dict(cluster_name=cluster, state="query", holder="run-b"))
+    assert r["acquired"] is False and r["holder"] == "run-a"
+    assert proxy.count("PutParameter") == 0 and proxy.count("DeleteParameters") == 0
+    assert read_lock(ssm, cluster)["holder"] == "run-a"
+
+
+def test_lock_that_is_not_json_is_refused(run_module, ssm, cluster):
+    ssm.put_parameter(Name=lock_name(cluster), Type="String", Value="held by someone")
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a"))
+    assert r.rc != 0 and lock_name(cluster) in r["msg"] and "JSON" in r["msg"]
+    assert ssm.get_parameter(Name=lock_name(cluster))["Parameter"]["Value"] == "held by someone"
+
+
+def test_aws_error_names_the_lock_and_the_aws_code(run_module, ssm, cluster, proxy):
+    proxy.fail("PutParameter", "AccessDeniedException")
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a"))
+    assert r.rc != 0 and r["msg"].startswith("Failed to write SSM parameter %s" % lock_name(cluster))
+    assert r["error"]["code"] == "AccessDeniedException" and read_lock(ssm, cluster) is None
