@@ -26,7 +26,7 @@ description:
     tag, different for every instance, costs one C(CreateTags) call B(per instance that lacks it)
     (never for instances already tagged correctly). Set O(provider_id_tag) to an empty string to skip it.
     First run on N untagged instances therefore makes 1 C(DescribeInstances) and 1 + N C(CreateTags) calls;
-    a re-run makes 1 C(DescribeInstances) call and none else. RV(api_calls) reports the counts.
+    a re-run makes 1 C(DescribeInstances) call and none else.
   - Instance IDs are checked locally before any call; an unknown instance makes the module fail with a
     message naming it.
   - Instances that are C(shutting-down) or C(terminated) are reported but not tagged.
@@ -151,11 +151,6 @@ tags_added:
       type: list
       elements: str
   sample: {"cluster_tag": ["i-0123456789abcdef0"], "provider_id_tag": ["i-0123456789abcdef0"]}
-api_calls:
-  description: Number of EC2 API calls made (retries not counted).
-  returned: always
-  type: dict
-  sample: {"describe_instances": 1, "create_tags": 2}
 """
 
 import re
@@ -168,55 +163,146 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
 
-from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.kubeadm_aws import (
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.errors import (
     KubeadmAwsError,
-    retry_decorator,
-    validate_cluster_name,
+    KubeadmAwsValidationError,
+    aws_call,
 )
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.naming import validate_cluster_name
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.retries import retry_decorator
 
 INSTANCE_ID_RE = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-BATCH = 1000
+BATCH = 1000  # instance IDs per DescribeInstances / resources per CreateTags
 UNTAGGABLE_STATES = ("shutting-down", "terminated")
 
 
-def describe(module, client, ids, calls):
+def validate_options(params):
+    """(instance IDs without duplicates, provider-ID tag key or ''); raises KubeadmAwsValidationError."""
+    validate_cluster_name(params["cluster_name"])
+    ids = []
+    for raw in params["instance_ids"]:
+        iid = (raw or "").strip()
+        if not INSTANCE_ID_RE.match(iid):
+            raise KubeadmAwsValidationError(
+                "instance_ids: %r is not an EC2 instance id (i- followed by 8 or 17 hex digits)" % raw, "instance_ids")
+        if iid not in ids:
+            ids.append(iid)
+    if not ids:
+        raise KubeadmAwsValidationError("instance_ids must not be empty", "instance_ids")
+    pid_tag = (params["provider_id_tag"] or "").strip()
+    if pid_tag.lower().startswith("aws:") or len(pid_tag) > 128:
+        raise KubeadmAwsValidationError("provider_id_tag %r is not a valid tag key" % pid_tag, "provider_id_tag")
+    return ids, pid_tag
+
+
+def _unknown_instances(missing, exception=None):
+    return KubeadmAwsValidationError("Unknown instance id(s) in instance_ids: %s" % ", ".join(missing),
+                                     "instance_ids", exception=exception, missing_instance_ids=missing)
+
+
+def describe_instances(client, ids):
+    """{instance id: instance} with one DescribeInstances call per 1000 IDs; an unknown ID raises
+    KubeadmAwsValidationError naming it."""
     found = {}
     for i in range(0, len(ids), BATCH):
         chunk = ids[i:i + BATCH]
         kwargs = dict(InstanceIds=chunk)
-        try:
+        with aws_call("describe instances %s" % ", ".join(chunk)):
             while True:
-                calls["describe_instances"] += 1
-                resp = client.describe_instances(aws_retry=True, **kwargs)
+                try:
+                    resp = client.describe_instances(aws_retry=True, **kwargs)
+                except botocore.exceptions.ClientError as e:
+                    if not e.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceID"):
+                        raise
+                    named = re.findall(r"i-[0-9a-zA-Z]+", e.response["Error"].get("Message", ""))
+                    raise _unknown_instances([x for x in named if x in chunk] or chunk, exception=e) from e
                 for res in resp.get("Reservations", []):
                     for inst in res.get("Instances", []):
                         found[inst["InstanceId"]] = inst
                 if not resp.get("NextToken"):
                     break
                 kwargs["NextToken"] = resp["NextToken"]
-        except botocore.exceptions.ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code.startswith("InvalidInstanceID"):
-                named = re.findall(r"i-[0-9a-zA-Z]+", e.response["Error"].get("Message", ""))
-                missing = [x for x in named if x in chunk] or chunk
-                module.fail_json(
-                    msg="Unknown instance id(s) in instance_ids: %s (%s)" % (", ".join(missing), code),
-                    missing_instance_ids=missing, field="instance_ids")
-            module.fail_json_aws(e, msg="DescribeInstances failed for %s" % ", ".join(chunk))
-        except botocore.exceptions.BotoCoreError as e:
-            module.fail_json_aws(e, msg="DescribeInstances failed for %s" % ", ".join(chunk))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise _unknown_instances(missing)
     return found
 
 
-def create_tags(module, client, ids, tags, calls):
+def create_tags(client, ids, tags):
+    """Put the same ``tags`` on ``ids`` (one CreateTags call per 1000 resources)."""
     for i in range(0, len(ids), BATCH):
         chunk = ids[i:i + BATCH]
-        calls["create_tags"] += 1
-        try:
+        with aws_call("tag %s with %s" % (", ".join(chunk), ", ".join(tags))):
             client.create_tags(Resources=chunk, Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
                                aws_retry=True)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            module.fail_json_aws(e, msg="CreateTags %s failed for %s" % (", ".join(tags), ", ".join(chunk)))
+
+
+def identity(iid, inst):
+    """What Kubernetes and cloud-provider-aws expect of the node on instance ``inst``."""
+    az = (inst.get("Placement") or {}).get("AvailabilityZone")
+    return {
+        "instance_id": iid,
+        "provider_id": "aws:///%s/%s" % (az, iid),
+        "node_name": inst.get("PrivateDnsName") or None,
+        "private_dns_name": inst.get("PrivateDnsName") or None,
+        "private_ip": inst.get("PrivateIpAddress"),
+        "availability_zone": az,
+        "state": (inst.get("State") or {}).get("Name"),
+        "tags": boto3_tag_list_to_ansible_dict(inst.get("Tags", [])),
+    }
+
+
+def read_identities(module, client, ids):
+    """The identities of ``ids`` in their order, from one DescribeInstances call."""
+    found = describe_instances(client, ids)
+    entries = [identity(iid, found[iid]) for iid in ids]
+    for entry in entries:
+        if entry["node_name"] is None:
+            module.warn("instance %s has no private DNS name; cloud-provider-aws cannot name its node"
+                        % entry["instance_id"])
+    return entries
+
+
+def result_of(entries, changed, added):
+    return dict(changed=changed, instances=entries, by_instance_id=dict((e["instance_id"], e) for e in entries),
+                tags_added=added)
+
+
+# --------------------------------------------------------------------------------------------
+# tag=false / tag=true
+# --------------------------------------------------------------------------------------------
+def report_identities(module, client, ids, pid_tag):
+    """Only report the identities; tag nothing."""
+    return result_of(read_identities(module, client, ids), False, {"cluster_tag": [], "provider_id_tag": []})
+
+
+def ensure_tagged(module, client, ids, pid_tag):
+    """Report the identities and add the cluster tag (one CreateTags for all instances lacking it) and the
+    provider-ID tag (one CreateTags per instance lacking it) where they are missing or wrong."""
+    entries = read_identities(module, client, ids)
+    cluster_key = "kubernetes.io/cluster/%s" % module.params["cluster_name"]
+    cluster_value = module.params["cluster_tag_value"]
+    need_cluster, need_pid = [], []
+    for entry in entries:
+        if entry["state"] in UNTAGGABLE_STATES:
+            module.warn("instance %s is %s; not tagging it" % (entry["instance_id"], entry["state"]))
+            continue
+        if entry["tags"].get(cluster_key) != cluster_value:
+            need_cluster.append(entry)
+        if pid_tag and entry["tags"].get(pid_tag) != entry["provider_id"]:
+            need_pid.append(entry)
+    if not module.check_mode:
+        if need_cluster:
+            create_tags(client, [e["instance_id"] for e in need_cluster], {cluster_key: cluster_value})
+        for entry in need_pid:
+            create_tags(client, [entry["instance_id"]], {pid_tag: entry["provider_id"]})
+    for entry in need_cluster:
+        entry["tags"][cluster_key] = cluster_value
+    for entry in need_pid:
+        entry["tags"][pid_tag] = entry["provider_id"]
+    added = {"cluster_tag": [e["instance_id"] for e in need_cluster],
+             "provider_id_tag": [e["instance_id"] for e in need_pid]}
+    return result_of(entries, bool(need_cluster or need_pid), added)
 
 
 def main():
@@ -228,81 +314,16 @@ def main():
         tag=dict(type="bool", default=True),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    p = module.params
     try:
-        validate_cluster_name(p["cluster_name"])
-        ids = []
-        for raw in p["instance_ids"]:
-            iid = (raw or "").strip()
-            if not INSTANCE_ID_RE.match(iid):
-                raise KubeadmAwsError(
-                    "instance_ids: %r is not an EC2 instance id (i- followed by 8 or 17 hex digits)" % raw,
-                    "instance_ids")
-            if iid not in ids:
-                ids.append(iid)
-        if not ids:
-            raise KubeadmAwsError("instance_ids must not be empty", "instance_ids")
-        pid_tag = (p["provider_id_tag"] or "").strip()
-        if pid_tag.lower().startswith("aws:") or len(pid_tag) > 128:
-            raise KubeadmAwsError("provider_id_tag %r is not a valid tag key" % pid_tag, "provider_id_tag")
+        ids, pid_tag = validate_options(module.params)
+        client = module.client("ec2", retry_decorator=retry_decorator())
+        handler = ensure_tagged if module.params["tag"] else report_identities
+        result = handler(module, client, ids, pid_tag)
     except KubeadmAwsError as e:
-        module.fail_json(msg=str(e), field=e.field)
-
-    calls = {"describe_instances": 0, "create_tags": 0}
-    client = module.client("ec2", retry_decorator=retry_decorator())
-    found = describe(module, client, ids, calls)
-    missing = [i for i in ids if i not in found]
-    if missing:
-        module.fail_json(msg="Unknown instance id(s) in instance_ids: %s" % ", ".join(missing),
-                         missing_instance_ids=missing, field="instance_ids")
-
-    cluster_key = "kubernetes.io/cluster/%s" % p["cluster_name"]
-    entries = []
-    need_cluster = []
-    need_pid = []
-    for iid in ids:
-        inst = found[iid]
-        az = (inst.get("Placement") or {}).get("AvailabilityZone")
-        tags = boto3_tag_list_to_ansible_dict(inst.get("Tags", []))
-        state = (inst.get("State") or {}).get("Name")
-        entry = {
-            "instance_id": iid,
-            "provider_id": "aws:///%s/%s" % (az, iid),
-            "node_name": inst.get("PrivateDnsName") or None,
-            "private_dns_name": inst.get("PrivateDnsName") or None,
-            "private_ip": inst.get("PrivateIpAddress"),
-            "availability_zone": az,
-            "state": state,
-            "tags": tags,
-        }
-        if entry["node_name"] is None:
-            module.warn("instance %s has no private DNS name; cloud-provider-aws cannot name its node" % iid)
-        if state not in UNTAGGABLE_STATES:
-            if tags.get(cluster_key) != p["cluster_tag_value"]:
-                need_cluster.append(iid)
-            if pid_tag and tags.get(pid_tag) != entry["provider_id"]:
-                need_pid.append(iid)
-        elif p["tag"]:
-            module.warn("instance %s is %s; not tagging it" % (iid, state))
-        entries.append(entry)
-
-    by_id = dict((e["instance_id"], e) for e in entries)
-    changed = False
-    added = {"cluster_tag": [], "provider_id_tag": []}
-    if p["tag"]:
-        added = {"cluster_tag": need_cluster, "provider_id_tag": need_pid}
-        changed = bool(need_cluster or need_pid)
-        if not module.check_mode:
-            if need_cluster:
-                create_tags(module, client, need_cluster, {cluster_key: p["cluster_tag_value"]}, calls)
-            for iid in need_pid:
-                create_tags(module, client, [iid], {pid_tag: by_id[iid]["provider_id"]}, calls)
-        for iid in need_cluster:
-            by_id[iid]["tags"][cluster_key] = p["cluster_tag_value"]
-        for iid in need_pid:
-            by_id[iid]["tags"][pid_tag] = by_id[iid]["provider_id"]
-
-    module.exit_json(changed=changed, instances=entries, by_instance_id=by_id, tags_added=added, api_calls=calls)
+        if e.exception is not None:
+            module.fail_json_aws(e.exception, msg=e.message, **e.kwargs)
+        module.fail_json(msg=e.message, **e.kwargs)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

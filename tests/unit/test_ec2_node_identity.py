@@ -31,7 +31,6 @@ def test_ten_instances_one_describe_one_cluster_tag_call(run_module, ec2, ami, c
     assert len(cluster_calls) == 1  # one CreateTags for all 10 instances
     assert sorted(v[0] for k, v in cluster_calls[0].params.items() if k.startswith("ResourceId.")) == sorted(ids)
     assert len(pid_calls) == 10 and len(creates) == 11  # the per-instance tag: one call per instance, documented
-    assert r["api_calls"] == {"describe_instances": 1, "create_tags": 11}
 
     desc = {i["InstanceId"]: i for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]
             for i in res["Instances"]}
@@ -100,3 +99,24 @@ def test_bad_input(run_module, ec2, ami, cluster, proxy):
     r = run_module(MOD, dict(instance_ids=ids))
     assert r.rc != 0 and "cluster_name" in r["msg"]
     assert proxy.count("DescribeInstances") == 1  # only the unknown-id case reached EC2
+
+
+def test_report_only_tags_nothing(run_module, ec2, ami, cluster, proxy):
+    """tag=false: the identities, nothing tagged, nothing reported as added."""
+    ids = launch(ec2, ami, 2)
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=ids, tag=False))
+    assert r.rc == 0 and r["changed"] is False
+    assert r["tags_added"] == {"cluster_tag": [], "provider_id_tag": []}
+    assert [e["provider_id"] for e in r["instances"]] == ["aws:///us-east-1b/%s" % i for i in ids]
+    assert proxy.count("DescribeInstances") == 1 and proxy.count("CreateTags") == 0
+    assert all("kubernetes.io/cluster/%s" % cluster not in t for t in tags_of(ec2, ids).values())
+
+
+def test_aws_errors_name_the_instances_and_the_aws_code(run_module, ec2, ami, cluster, proxy):
+    ids = launch(ec2, ami, 1)
+    unknown = "i-0123456789abcdef0"
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[ids[0], unknown]))
+    assert r.rc != 0 and r["field"] == "instance_ids" and r["error"]["code"].startswith("InvalidInstanceID")
+    proxy.fail("CreateTags", "UnauthorizedOperation")
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=ids))
+    assert r.rc != 0 and ids[0] in r["msg"] and r["error"]["code"] == "UnauthorizedOperation"
