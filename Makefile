@@ -7,13 +7,16 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 
-.PHONY: help setup static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick awx-runner clean
+.PHONY: help setup docs static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick awx-runner clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 setup: ## Python venv (cached outside the repo) and collection link; idempotent
 	@scripts/setup.sh
+
+docs: setup ## role README variable tables from meta/argument_specs.yml (scripts/role_docs.py; a unit test fails when one is stale)
+	@$(VENV)/bin/python scripts/role_docs.py --write
 
 lint: setup ## ansible-lint (production profile), yamllint, ansible-test sanity
 	@scripts/lint.sh
