@@ -78,7 +78,7 @@ options:
         elements: path
         default: []
 notes:
-  - Supports check mode; the module never changes anything and always reports RV(changed=false).
+  - Supports check mode; the module never changes anything and always reports C(changed=false).
   - The result is a snapshot taken when the module ran. Register it and use it before the tasks that install
     what it describes; ask again after an install when the new version matters.
 """
