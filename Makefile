@@ -7,7 +7,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 
-.PHONY: help setup docs static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick awx-runner clean
+.PHONY: help setup docs faults static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick awx-runner clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -64,6 +64,10 @@ test: setup ## every test: lint, unit, awx, lab-smoke, molecule (node roles + cl
 
 static-checks: setup
 	@$(MAKE) --no-print-directory lint unit awx
+
+# Faults injected for real into lab runs (docs/lab.md): several cold bring-ups, on demand.
+faults: lab-up ## fault suite: interrupted init and joins, two runs at once, a revoked token, secrets in output
+	@$(VENV)/bin/python -m pytest -v -p no:cacheprovider tests/faults
 
 # The benchmark fails only when a run fails, never on a time (docs/benchmarks.md).
 bench: lab-up ## converge benchmark (~15 min): bench/results.json and docs/benchmarks.md
