@@ -147,6 +147,31 @@ def put_bundle(client, name, data, secure=False, kms_key_id=None, overwrite=True
     return resp.get("Version")
 
 
+def create_bundle(client, name, data, id_key, secure=False, description=None):
+    """Create ``name`` holding ``data`` only if it does not exist yet (PutParameter ``Overwrite=false``).
+
+    Returns ``(created, parameter)``: ``created`` is True when ``data`` is what the parameter now holds
+    because of this call; ``parameter`` is the stored parameter as GetParameters returns it (None when
+    this call created it, or when it vanished again before it could be read).
+
+    SSM answers a create-only write with ParameterAlreadyExists also when AWSRetry sends it again after
+    the first attempt took effect but its response was lost (a 500, a timeout). So after
+    ParameterAlreadyExists the parameter is read back, and it counts as created by this call when its
+    ``id_key`` (a random ID the caller put into ``data``) is the one this call wrote.
+    """
+    if put_bundle(client, name, data, secure=secure, overwrite=False, description=description) is not None:
+        return True, None
+    parameter = get_parameters(client, [name], decrypt=secure).get(name)
+    if parameter is not None and data.get(id_key):
+        try:
+            stored = json.loads(parameter["Value"])
+        except ValueError:
+            stored = None
+        if isinstance(stored, dict) and stored.get(id_key) == data[id_key]:
+            return True, parameter
+    return False, parameter
+
+
 def delete_parameters(client, names):
     """DeleteParameters (10 names per call). Returns the names that were deleted."""
     deleted = []

@@ -7,6 +7,10 @@ helpers that run the collection's modules the way Ansible does.
   error (SSM/KMS: HTTP 400 JSON ``__type: ThrottlingException``; EC2: HTTP 503 XML ``RequestLimitExceeded``).
   ``proxy.fail(action, code)`` answers every call of an action with another AWS error (a missing IAM
   permission, for example).
+  ``proxy.fail_first(action, n, code)`` answers only the first N calls of an action with an error
+  (e.g. EC2's ``InvalidInstanceID.NotFound`` right after a launch); ``proxy.fail_after_forward(action)``
+  passes a call to moto but answers the client with ``InternalError`` (a lost response, so the
+  client's retry repeats a request that already took effect).
 * ``run_module``: runs ``plugins/modules/<name>.py`` with an ``ANSIBLE_MODULE_ARGS`` JSON file - exactly the
   interface Ansible uses to call a module (argument spec, no_log, check mode, exit/fail JSON) - with
   the collection importable under ``ansible_collections.sesacthon.kubeadm_aws``.
@@ -90,11 +94,13 @@ def moto(tmp_path_factory):
 # counting / throttling proxy
 # ------------------------------------------------------------------------------------------------
 class Call(object):
-    def __init__(self, service, action, params, throttled):
+    def __init__(self, service, action, params, throttled, error=None, forwarded=True):
         self.service = service
         self.action = action
         self.params = params  # dict (JSON protocols) or {key: [values]} (query protocol)
         self.throttled = throttled
+        self.error = error  # the AWS error code the proxy answered with (fail_first / fail_after_forward)
+        self.forwarded = forwarded  # whether moto saw the call
 
     def __repr__(self):
         return "Call(%s.%s%s)" % (self.service, self.action, " THROTTLED" if self.throttled else "")
@@ -110,6 +116,8 @@ class Proxy(object):
         self._server = None
         self._barriers = {}
         self._errors = {}
+        self._fail_first = {}
+        self._fail_after = {}
 
     def hold(self, action, parties, timeout=30):
         """Hold the first ``parties`` calls of ``action`` until all of them have arrived, then let them
@@ -128,6 +136,49 @@ class Proxy(object):
             self._seen = {}
             self._barriers = {}
             self._errors = {}
+            self._fail_first = {}
+            self._fail_after = {}
+
+    def fail_first(self, action, n, code, message="", status=400):
+        """Answer the first ``n`` calls of ``action`` (from now on) with the AWS error ``code`` without
+        passing them to moto; later calls pass. E.g. EC2's ``InvalidInstanceID.NotFound`` for an instance
+        that was just launched (eventual consistency)."""
+        with self.lock:
+            self._fail_first[action] = [n, code, message, status]
+
+    def fail_after_forward(self, action, n=1, code="InternalError", message="We encountered an internal error.",
+                           status=500):
+        """Pass the first ``n`` calls of ``action`` (from now on) to moto, so they take effect, but answer
+        the client with the AWS error ``code``: a response lost after AWS applied the request. The client's
+        retry then repeats a request that already happened."""
+        with self.lock:
+            self._fail_after[action] = [n, code, message, status]
+
+    def _take(self, table, action):
+        """(code, message, status) if the next call of ``action`` is one of ``table``'s, else None."""
+        with self.lock:
+            entry = table.get(action)
+            if entry is None or entry[0] <= 0:
+                return None
+            entry[0] -= 1
+            return entry[1], entry[2], entry[3]
+
+    @staticmethod
+    def _send_error(handler, json_protocol, code, message, status):
+        if json_protocol:
+            ctype = "application/x-amz-json-1.1"
+            payload = json.dumps({"__type": code, "message": message}).encode()
+        else:
+            ctype = "text/xml"
+            payload = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error>"
+                       "<Code>%s</Code><Message>%s</Message></Error></Errors>"
+                       "<RequestID>injected</RequestID></Response>" % (code, message)).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.send_header("x-amzn-RequestId", "injected")
+        handler.end_headers()
+        handler.wfile.write(payload)
 
     def fail(self, action, code="AccessDeniedException", message="User is not authorized to perform this action"):
         """Answer every call of ``action`` (from now on) with the AWS error ``code``, as AWS answers a
@@ -217,6 +268,24 @@ class Proxy(object):
                     self.send_header("x-amzn-RequestId", "denied")
                     self.end_headers()
                     self.wfile.write(payload)
+                    return
+                injected = proxy._take(proxy._fail_first, action)
+                if injected is not None:
+                    with proxy.lock:
+                        proxy.calls.append(Call(svc, action, params, False, error=injected[0], forwarded=False))
+                    proxy._send_error(self, bool(self.headers.get("X-Amz-Target")), *injected)
+                    return
+                lost = proxy._take(proxy._fail_after, action)
+                if lost is not None:
+                    with proxy.lock:
+                        proxy.calls.append(Call(svc, action, params, False, error=lost[0]))
+                    conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
+                    headers = dict((k, v) for k, v in self.headers.items()
+                                   if k.lower() not in ("connection", "keep-alive"))
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    conn.getresponse().read()  # moto applied it; the client never sees the answer
+                    conn.close()
+                    proxy._send_error(self, bool(self.headers.get("X-Amz-Target")), *lost)
                     return
                 throttled = proxy._should_throttle(action)
                 with proxy.lock:
