@@ -27,8 +27,10 @@ description:
     (never for instances already tagged correctly). Set O(provider_id_tag) to an empty string to skip it.
     First run on N untagged instances therefore makes 1 C(DescribeInstances) and 1 + N C(CreateTags) calls;
     a re-run makes 1 C(DescribeInstances) call and none else.
-  - Instance IDs are checked locally before any call; an unknown instance makes the module fail with a
-    message naming it.
+  - Instance IDs are checked locally before any call. EC2 is eventually consistent: right after
+    C(RunInstances) it can answer C(InvalidInstanceID.NotFound) for an instance that exists. That answer
+    is retried with backoff (1, 2, 4, 8, 10, 10 ... seconds) for up to O(not_found_timeout) seconds; an
+    instance still unknown then makes the module fail with a message naming it (RV(missing_instance_ids)).
   - Instances that are C(shutting-down) or C(terminated) are reported but not tagged.
 author:
   - sesacthon platform team (@sesacthon)
@@ -63,6 +65,14 @@ options:
       - Whether to add the tags. With V(false) the module only reports the identities (and what is missing).
     type: bool
     default: true
+  not_found_timeout:
+    description:
+      - For how many seconds an instance that EC2 does not know (C(InvalidInstanceID.NotFound)) is looked
+        up again before the module fails naming it. Covers instances launched moments ago, which EC2 may
+        not show yet. V(0) fails at the first such answer (a mistyped ID fails that much faster).
+    type: int
+    default: 60
+    version_added: 0.3.0
 notes:
   - "IAM: C(ec2:DescribeInstances); with O(tag=true) also C(ec2:CreateTags)."
   - Supports check mode; RV(tags_added) then lists what would be tagged, and no C(CreateTags) call is made.
@@ -151,9 +161,17 @@ tags_added:
       type: list
       elements: str
   sample: {"cluster_tag": ["i-0123456789abcdef0"], "provider_id_tag": ["i-0123456789abcdef0"]}
+missing_instance_ids:
+  description: The instances EC2 did not know after O(not_found_timeout) seconds of retries.
+  returned: on failure, when instances are unknown
+  type: list
+  elements: str
+  sample: ["i-0123456789abcdef0"]
+  version_added: 0.3.0
 """
 
 import re
+import time
 
 try:
     import botocore
@@ -169,7 +187,7 @@ from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.errors impor
     aws_call,
 )
 from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.naming import validate_cluster_name
-from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.retries import retry_decorator
+from ansible_collections.sesacthon.kubeadm_aws.plugins.module_utils.retries import bounded_backoff, retry_decorator
 
 INSTANCE_ID_RE = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 BATCH = 1000  # instance IDs per DescribeInstances / resources per CreateTags
@@ -192,39 +210,61 @@ def validate_options(params):
     pid_tag = (params["provider_id_tag"] or "").strip()
     if pid_tag.lower().startswith("aws:") or len(pid_tag) > 128:
         raise KubeadmAwsValidationError("provider_id_tag %r is not a valid tag key" % pid_tag, "provider_id_tag")
+    if params["not_found_timeout"] < 0:
+        raise KubeadmAwsValidationError("not_found_timeout must not be negative", "not_found_timeout")
     return ids, pid_tag
 
 
-def _unknown_instances(missing, exception=None):
-    return KubeadmAwsValidationError("Unknown instance id(s) in instance_ids: %s" % ", ".join(missing),
-                                     "instance_ids", exception=exception, missing_instance_ids=missing)
+def _unknown_instances(missing, waited, exception=None):
+    message = "Unknown instance id(s) in instance_ids: %s" % ", ".join(missing)
+    if waited:
+        message += " (EC2 still did not know them after %d seconds of retries)" % waited
+    return KubeadmAwsValidationError(message, "instance_ids", exception=exception, missing_instance_ids=missing)
 
 
-def describe_instances(client, ids):
-    """{instance id: instance} with one DescribeInstances call per 1000 IDs; an unknown ID raises
-    KubeadmAwsValidationError naming it."""
+def _describe_once(client, chunk):
+    """(instances found, IDs missing, the InvalidInstanceID.NotFound error or None): one DescribeInstances
+    call for ``chunk`` (following NextToken)."""
+    found = {}
+    kwargs = dict(InstanceIds=chunk)
+    while True:
+        try:
+            resp = client.describe_instances(aws_retry=True, **kwargs)
+        except botocore.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "InvalidInstanceID.NotFound":
+                raise
+            named = re.findall(r"i-[0-9a-zA-Z]+", e.response["Error"].get("Message", ""))
+            return {}, [x for x in chunk if x in named] or list(chunk), e
+        for res in resp.get("Reservations", []):
+            for inst in res.get("Instances", []):
+                found[inst["InstanceId"]] = inst
+        if not resp.get("NextToken"):
+            break
+        kwargs["NextToken"] = resp["NextToken"]
+    return found, [i for i in chunk if i not in found], None
+
+
+def describe_instances(client, ids, not_found_timeout=0):
+    """{instance id: instance} with one DescribeInstances call per 1000 IDs.
+
+    EC2 answers InvalidInstanceID.NotFound for instances launched moments ago (eventual consistency): that
+    call is repeated with backoff for up to ``not_found_timeout`` seconds; IDs still unknown then raise
+    KubeadmAwsValidationError naming them.
+    """
     found = {}
     for i in range(0, len(ids), BATCH):
         chunk = ids[i:i + BATCH]
-        kwargs = dict(InstanceIds=chunk)
+        delays = bounded_backoff(not_found_timeout)
         with aws_call("describe instances %s" % ", ".join(chunk)):
             while True:
-                try:
-                    resp = client.describe_instances(aws_retry=True, **kwargs)
-                except botocore.exceptions.ClientError as e:
-                    if not e.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceID"):
-                        raise
-                    named = re.findall(r"i-[0-9a-zA-Z]+", e.response["Error"].get("Message", ""))
-                    raise _unknown_instances([x for x in named if x in chunk] or chunk, exception=e) from e
-                for res in resp.get("Reservations", []):
-                    for inst in res.get("Instances", []):
-                        found[inst["InstanceId"]] = inst
-                if not resp.get("NextToken"):
+                got, missing, error = _describe_once(client, chunk)
+                if not missing:
                     break
-                kwargs["NextToken"] = resp["NextToken"]
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise _unknown_instances(missing)
+                wait = next(delays, None)
+                if wait is None:
+                    raise _unknown_instances(missing, not_found_timeout, exception=error)
+                time.sleep(wait)
+        found.update(got)
     return found
 
 
@@ -253,8 +293,9 @@ def identity(iid, inst):
 
 
 def read_identities(module, client, ids):
-    """The identities of ``ids`` in their order, from one DescribeInstances call."""
-    found = describe_instances(client, ids)
+    """The identities of ``ids`` in their order, from one DescribeInstances call (more only while EC2
+    does not know an instance yet)."""
+    found = describe_instances(client, ids, module.params["not_found_timeout"])
     entries = [identity(iid, found[iid]) for iid in ids]
     for entry in entries:
         if entry["node_name"] is None:
@@ -312,6 +353,7 @@ def main():
         cluster_tag_value=dict(type="str", default="owned", choices=["owned", "shared"]),
         provider_id_tag=dict(type="str", default="kubeadm-aws/provider-id"),
         tag=dict(type="bool", default=True),
+        not_found_timeout=dict(type="int", default=60),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
     try:

@@ -1,5 +1,7 @@
 """sesacthon.kubeadm_aws.ec2_node_identity against moto_server (EC2), counting API calls."""
 
+import time
+
 MOD = "ec2_node_identity"
 PID_TAG = "kubeadm-aws/provider-id"
 
@@ -88,7 +90,7 @@ def test_check_mode(run_module, ec2, ami, cluster, proxy):
 def test_bad_input(run_module, ec2, ami, cluster, proxy):
     ids = launch(ec2, ami, 1)
     unknown = "i-0123456789abcdef0"
-    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[ids[0], unknown]))
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[ids[0], unknown], not_found_timeout=0))
     assert r.rc != 0 and unknown in r["msg"] and r["missing_instance_ids"] == [unknown]
     r = run_module(MOD, dict(cluster_name=cluster, instance_ids={"not": "a list"}))
     assert r.rc != 0 and "instance_ids" in r["msg"]
@@ -115,8 +117,40 @@ def test_report_only_tags_nothing(run_module, ec2, ami, cluster, proxy):
 def test_aws_errors_name_the_instances_and_the_aws_code(run_module, ec2, ami, cluster, proxy):
     ids = launch(ec2, ami, 1)
     unknown = "i-0123456789abcdef0"
-    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[ids[0], unknown]))
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[ids[0], unknown], not_found_timeout=0))
     assert r.rc != 0 and r["field"] == "instance_ids" and r["error"]["code"].startswith("InvalidInstanceID")
     proxy.fail("CreateTags", "UnauthorizedOperation")
     r = run_module(MOD, dict(cluster_name=cluster, instance_ids=ids))
     assert r.rc != 0 and ids[0] in r["msg"] and r["error"]["code"] == "UnauthorizedOperation"
+
+
+def test_instance_not_found_right_after_launch_is_retried(run_module, ec2, ami, cluster, proxy):
+    """EC2 is eventually consistent: just after RunInstances, DescribeInstances may answer
+    InvalidInstanceID.NotFound for an instance that exists. The module looks again (backoff 1 s, 2 s)."""
+    ids = launch(ec2, ami, 2)
+    proxy.fail_first("DescribeInstances", 2, "InvalidInstanceID.NotFound",
+                     "The instance ID '%s' does not exist" % ids[1])
+    started = time.monotonic()
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=ids))
+    assert r.rc == 0 and r["changed"] is True, r
+    assert time.monotonic() - started >= 3
+    assert [e["provider_id"] for e in r["instances"]] == ["aws:///us-east-1b/%s" % i for i in ids]
+    described = proxy.find("DescribeInstances", throttled=False)
+    assert [c.error for c in described] == ["InvalidInstanceID.NotFound"] * 2 + [None]
+    assert proxy.count("CreateTags") == 3
+
+
+def test_instance_still_unknown_fails_after_the_timeout_naming_it(run_module, ec2, ami, cluster, proxy):
+    ids = launch(ec2, ami, 1)
+    unknown = "i-0123456789abcdef1"
+    started = time.monotonic()
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[unknown, ids[0]], not_found_timeout=3))
+    elapsed = time.monotonic() - started
+    assert r.rc != 0 and r["missing_instance_ids"] == [unknown] and r["field"] == "instance_ids", r
+    assert unknown in r["msg"] and ids[0] not in r["msg"] and "3 seconds" in r["msg"]
+    assert r["error"]["code"] == "InvalidInstanceID.NotFound"
+    assert 3 <= elapsed < 30
+    assert proxy.count("DescribeInstances") == 3  # at 0 s, 1 s and 3 s
+    assert proxy.count("CreateTags") == 0
+    r = run_module(MOD, dict(cluster_name=cluster, instance_ids=[ids[0]], not_found_timeout=-1))
+    assert r.rc != 0 and r["field"] == "not_found_timeout"

@@ -136,3 +136,19 @@ def test_decode_bundle_refuses_what_is_not_a_json_object(ku):
         with pytest.raises(ku.KubeadmAwsStateError) as e:
             ku.decode_bundle("/p", {"Value": value})
         assert "/p" in e.value.message and e.value.kwargs == {"parameter": "/p"}
+
+
+def test_bounded_backoff_doubles_up_to_the_cap_and_stops_at_the_deadline(ku):
+    now = [100.0]
+
+    def clock():
+        return now[0]
+
+    waits = []
+    for wait in ku.bounded_backoff(60, clock=clock):
+        waits.append(wait)
+        now[0] += wait + 0.5  # each attempt itself takes half a second
+    assert waits[:5] == [1, 2, 4, 8, 10] and all(w <= 10 for w in waits)
+    assert 55 <= sum(waits) + 0.5 * len(waits) <= 61  # used up the minute, not more
+    assert list(ku.bounded_backoff(0, clock=clock)) == []
+    assert next(ku.bounded_backoff(2.5, clock=clock)) == 1
