@@ -27,7 +27,7 @@ description:
     (never for instances already tagged correctly). Set O(provider_id_tag) to an empty string to skip it.
     First run on N untagged instances therefore makes 1 C(DescribeInstances) and 1 + N C(CreateTags) calls;
     a re-run makes 1 C(DescribeInstances) call and none else.
-  - Instance IDs are checked locally before any call. EC2 is eventually consistent: right after
+  - Instance IDs are checked locally before any call. EC2 is eventually consistent; right after
     C(RunInstances) it can answer C(InvalidInstanceID.NotFound) for an instance that exists. That answer
     is retried with backoff (1, 2, 4, 8, 10, 10 ... seconds) for up to O(not_found_timeout) seconds; an
     instance still unknown then makes the module fail with a message naming it (RV(missing_instance_ids)).

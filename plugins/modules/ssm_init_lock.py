@@ -31,7 +31,7 @@ description:
     create it for a given stale lock), then checks that the lock still holds that same stale value,
     overwrites it and removes the claim.
   - A claim records its own expiry, 60 seconds after it was made. A claim left behind by a run that died
-    between claim and delete does not block later acquires: once it is older than that (by its
+    between claim and delete does not block later acquires; once it is older than that (by its
     C(expires_at) or by the time SSM last modified it, whichever is earlier) the next acquire claims the
     next name in line (C(<lock id>-2), C(<lock id>-3), ...) and, when its takeover is done, deletes the
     stale claims too. A claimer that needed more than 30 seconds from its claim to its write gives up
