@@ -3,8 +3,8 @@
 #
 #   lab/build-artifacts.sh            # everything (what `make lab-artifacts` runs)
 #   lab/build-artifacts.sh STEP...    # only some steps: kubernetes etcd coredns containerd runc
-#                                     #   crictl cni helm flannel registry pause rootfs apt
-#                                     #   archives images
+#                                     #   crictl cni helm flannel registry pause ccm imds rootfs
+#                                     #   apt archives images
 #
 # Every artifact is built once and cached under $KUBEADM_AWS_CACHE/build/<name>-<version>/ with a
 # `.complete` stamp; a second run builds nothing. See lab/build/README.md for the layout.
@@ -255,6 +255,79 @@ step_registry() {
   local m=github.com/distribution/distribution/v3
   gobin distribution "$DISTRIBUTION_VERSION" \
     "-X $m/version.version=$DISTRIBUTION_VERSION -X $m/version.revision=$(origin_rev $m "$DISTRIBUTION_VERSION")" $m/cmd/registry
+}
+# cloud-provider-aws (aws-cloud-controller-manager): the version roles/cloud_controller deploys for
+# each Kubernetes minor built (its table cloud_controller_versions is the one place it is pinned).
+# Its go.mod has a replace directive, so it cannot be `go install`ed: a wrapper module takes its
+# go.mod (requires and replaces) under another name, requires the module itself and builds
+# cmd/aws-cloud-controller-manager with upstream's ldflags (gitVersion). One replace is dropped:
+# github.com/google/cel-go => github.com/cel-expr/cel-go (the project's new home) at the same version;
+# the module proxy does not serve the new path (403) but serves the same release under the module's
+# own path, github.com/google/cel-go, which the build then uses.
+CCM_DROP_REPLACES="github.com/google/cel-go"
+CCM_MODULE=k8s.io/cloud-provider-aws
+CCM_TABLE="$HERE/../roles/cloud_controller/defaults/main.yml"
+ccm_out() { echo "$BUILD/cloud-provider-aws-$1"; }
+# ccm_version KUBE_VERSION: cloud_controller_versions[<minor>] of the role's defaults
+ccm_version() {
+  local py="$HERE/../.venv/bin/python" minor
+  [[ -x "$py" ]] || py=python3
+  minor="$(major_of "$1").$(minor_of "$1")"
+  "$py" -c 'import sys, yaml
+table = yaml.safe_load(open(sys.argv[1]))["cloud_controller_versions"]
+print(table.get(sys.argv[2], ""))' "$CCM_TABLE" "$minor" ||
+    die "cannot read cloud_controller_versions from $CCM_TABLE (needs Python with PyYAML: run 'make setup')"
+}
+# ccm_versions: the versions for every Kubernetes version of KUBE_VERSIONS, one per line (status 1
+# and a message when the table has none for one of them)
+ccm_versions() {
+  local kv v out=()
+  for kv in $KUBE_VERSIONS; do
+    v="$(ccm_version "$kv")" || return 1
+    if [[ -z "$v" ]]; then
+      printf '!! %s has no cloud_controller_versions entry for Kubernetes %s\n' "$CCM_TABLE" "$(major_of "$kv").$(minor_of "$kv")" >&2
+      return 1
+    fi
+    [[ " ${out[*]} " == *" $v "* ]] || out+=("$v")
+  done
+  printf '%s\n' "${out[@]}"
+}
+build_ccm_version() {
+  local ver="$1" out src; out="$(ccm_out "$ver")" src="$BUILD/src/cloud-provider-aws-$ver"
+  rm -rf "$src"; mkdir -p "$src"
+  (
+    cd "$src"
+    go mod download -json "$CCM_MODULE@$ver" >module.json
+    local gomodfile dir
+    gomodfile="$(python3 -c 'import json;print(json.load(open("module.json"))["GoMod"])')"
+    dir="$(python3 -c 'import json;print(json.load(open("module.json"))["Dir"])')"
+    sed -e 's#^module .*#module kubeadm-aws.lab/build/cloud-provider-aws#' "$gomodfile" >go.mod
+    [[ -f "$dir/go.sum" ]] && cp "$dir/go.sum" go.sum && chmod u+w go.sum
+    go mod edit -require="$CCM_MODULE@$ver"
+    local r; for r in $CCM_DROP_REPLACES; do go mod edit -dropreplace="$r"; done
+    printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/aws-cloud-controller-manager"\n' "$CCM_MODULE" >tools.go
+    go mod tidy
+  )
+  mkdir -p "$out/bin.tmp"
+  (cd "$src" && go build -p "$GO_P" -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$ver -X main.gitVersion=$ver" \
+    -o "$out/bin.tmp/" "$CCM_MODULE/cmd/aws-cloud-controller-manager")
+  rm -rf "${out:?}/bin"; mv "$out/bin.tmp" "$out/bin"
+  cp "$src/go.mod" "$src/go.sum" "$out/"
+  local reported; reported="$("$out/bin/aws-cloud-controller-manager" --version 2>&1 || true)"
+  [[ "$reported" == *"$ver"* ]] || die "aws-cloud-controller-manager does not report $ver: $reported"
+  stamp "$out"
+}
+step_ccm() {
+  local v vs; vs="$(ccm_versions)" || die "no cloud-provider-aws version for KUBE_VERSIONS=$KUBE_VERSIONS"
+  for v in $vs; do
+    is_complete "$(ccm_out "$v")" && { log "cloud-provider-aws $v: cached"; continue; }
+    timed "building cloud-provider-aws $v (aws-cloud-controller-manager)" build_ccm_version "$v"
+  done
+}
+# The lab's instance metadata service: one amazon-ec2-metadata-mock per node (lab/lab.sh runs it in
+# the node's network namespace on 169.254.169.254:80; lab/lib/imds_mock.py configures it from moto).
+step_imds() {
+  gobin ec2-metadata-mock "$EC2_METADATA_MOCK_VERSION" "" github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock
 }
 step_pause() {
   local v="${1:-$PAUSE_VERSION}"
@@ -540,6 +613,8 @@ expected_images() {
   for kv in $KUBE_VERSIONS; do kube_images "$kv"; done
   echo "registry.k8s.io/$LAB_IMAGE_PREFIX/flannel:$FLANNEL_VERSION"
   echo "registry.k8s.io/$LAB_IMAGE_PREFIX/flannel-cni-plugin:$FLANNEL_CNI_PLUGIN_VERSION"
+  local v vs; vs="$(ccm_versions)" || return 1
+  for v in $vs; do echo "registry.k8s.io/provider-aws/cloud-controller-manager:$v"; done
 }
 build_image() {   # registry.k8s.io/REPO:TAG -> build it
   local ref="$1" path="${1#registry.k8s.io/}"
@@ -563,6 +638,11 @@ build_image() {   # registry.k8s.io/REPO:TAG -> build it
         "$BUILD/flannel-cni-plugin-$FLANNEL_CNI_PLUGIN_VERSION/bin/flannel:/flannel" ;;
     "$LAB_IMAGE_PREFIX/flannel-cni-plugin")
       image "$path" "$db" '["/bin/cp"]' "$BUILD/flannel-cni-plugin-$tag/bin/flannel:/flannel" ;;
+    provider-aws/cloud-controller-manager)
+      # upstream's image: the binary at /bin/aws-cloud-controller-manager, its ENTRYPOINT
+      is_complete "$(ccm_out "$tag")" || timed "building cloud-provider-aws $tag (aws-cloud-controller-manager)" build_ccm_version "$tag"
+      image "$path" "$STATIC_BASE" '["/bin/aws-cloud-controller-manager"]' \
+        "$(ccm_out "$tag")/bin/aws-cloud-controller-manager:/bin/aws-cloud-controller-manager" ;;
     *) die "no recipe for image $ref" ;;
   esac
   docker tag "kubeadm-aws-lab/img/$path" "$REG_ADDR/$path"
@@ -623,13 +703,14 @@ step_links() {
   ln -sfn "$BUILD/distribution-$DISTRIBUTION_VERSION/bin/registry" "$CACHE/bin/registry"
   ln -sfn "$BUILD/cri-tools-$CRICTL_VERSION/bin/crictl" "$CACHE/bin/crictl"
   ln -sfn "$BUILD/etcd-$ETCD_VERSION/bin/etcd" "$CACHE/bin/etcd"
+  ln -sfn "$BUILD/ec2-metadata-mock-$EC2_METADATA_MOCK_VERSION/bin/ec2-metadata-mock" "$CACHE/bin/ec2-metadata-mock"
   cp "$HERE/versions.env" "$MIRROR/versions.env"
 }
 
 ################################################################################ main
 # Order: the Kubernetes build is the critical path, then the other Go builds one at a time.
 ALL_STEPS=(kubernetes check etcd coredns pause containerd runc crictl cni helm flannel registry
-  rootfs apt archives images links)
+  ccm imds rootfs apt archives images links)
 main() {
   local steps=("$@"); [[ ${#steps[@]} -gt 0 ]] || steps=("${ALL_STEPS[@]}")
   local t0=$SECONDS s

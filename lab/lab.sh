@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The lab runtime: a Docker engine, systemd node containers that play EC2 instances, moto_server
-# as the EC2/SSM API, an HTTP mirror of the package sources and an image registry.
+# as the EC2/SSM/IAM API, each node's instance metadata service (IMDS, fed from moto), an HTTP mirror
+# of the package sources and an image registry.
 #
 #   lab/lab.sh up          start (or reconcile) everything; idempotent
 #   lab/lab.sh down        remove containers, their volumes, the network; stop moto, mirror, registry
@@ -26,6 +27,10 @@ LABEL=io.sesacthon.kubeadm-aws
 NODE_IMAGE_RECIPE=4
 # Bump when the container run flags change (containers are recreated when their spec changes).
 NODE_SPEC_VERSION=4
+# Bump when the instance metadata containers' run flags change.
+IMDS_SPEC_VERSION=1
+# Where EC2 instances (and the AWS SDKs) find the instance metadata service.
+IMDS_ADDR=169.254.169.254
 NODE_PACKAGES="systemd,systemd-sysv,dbus,python3,sudo,iproute2,ca-certificates,gnupg,curl,kmod,procps,netbase"
 
 log() { printf '>> %s\n' "$*" >&2; }
@@ -245,6 +250,7 @@ wait_systemd() {
 
 remove_container() {
   local name="$1"
+  docker rm -f -v "$name-imds" >/dev/null 2>&1 || true
   docker rm -f -v "$name" >/dev/null 2>&1 || true
   docker volume rm -f "$name-containerd" "$name-kubelet" >/dev/null 2>&1 || true
 }
@@ -279,6 +285,7 @@ ensure_nodes() {
   for existing in $(docker ps -a --filter "label=$LABEL.lab=1" --format '{{.Names}}'); do
     case " ${wanted[*]} " in *" $existing "*) ;; *)
       [ "$existing" = kubeadm-aws-lab-smoke ] && continue
+      case "$existing" in *-imds) continue ;; esac   # instance metadata: ensure_imds
       log "removing node $existing (not in the configuration)"
       remove_container "$existing" ;;
     esac
@@ -390,6 +397,80 @@ ensure_instances() {
 }
 
 # --------------------------------------------------------------------------------------------
+# Instance metadata (IMDS): one amazon-ec2-metadata-mock per node, in the node's network namespace
+# --------------------------------------------------------------------------------------------
+# The mock binary is built by lab/build-artifacts.sh (step imds) into
+# $KUBEADM_AWS_CACHE/build/ec2-metadata-mock-<EC2_METADATA_MOCK_VERSION>/bin/ (lab/versions.env).
+find_imds_bin() {
+  local version="" c
+  # shellcheck source=lab/versions.env
+  [ -f "$LAB_DIR/versions.env" ] && version="$(. "$LAB_DIR/versions.env" && echo "${EC2_METADATA_MOCK_VERSION:-}")"
+  for c in "${LAB_IMDS_BIN:-}" "$CACHE/build/ec2-metadata-mock-$version/bin/ec2-metadata-mock"; do
+    [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+# Each node answers 169.254.169.254:80 with its own instance's metadata, as on EC2: a container
+# (<node>-imds) joins the node's network namespace, puts the address on its loopback interface and
+# runs the mock there with the configuration lab/lib/imds_mock.py writes from moto. The node's own
+# file system and processes stay untouched. Recreated when the node, the binary or moto's data change.
+ensure_imds() {
+  local bin
+  if ! bin="$(find_imds_bin)"; then
+    log "WARNING: no ec2-metadata-mock binary yet (run 'make lab-artifacts'): the nodes have no instance metadata service"
+    return 0
+  fi
+  mkdir -p "$STATE/imds"
+  "$VENV/bin/python" "$LAB_DIR/lib/imds_mock.py" config --out-dir "$STATE/imds" --region "$LAB_REGION" >"$STATE/imds.json"
+  local image="kubeadm-aws-node:$LAB_OS" image_id bin_sum name role ip short cfg node_state spec current
+  local sidecar wanted=() started=()
+  image_id="$(docker image inspect -f '{{.Id}}' "$image")"
+  bin_sum="$(sha256sum "$bin" | cut -c1-16)"
+  while read -r name role ip short; do
+    sidecar="$name-imds"
+    wanted+=("$sidecar")
+    cfg="$STATE/imds/$name.json"
+    [ -f "$cfg" ] || die "moto has no running instance for $name: no instance metadata ($cfg)"
+    node_state="$(docker inspect -f '{{.Id}} {{.State.StartedAt}}' "$name")"
+    spec="$(printf '%s\n' "$IMDS_SPEC_VERSION" "$node_state" "$image_id" "$bin_sum" "$(sha256sum <"$cfg")" |
+      sha256sum | cut -c1-16)"
+    current="$(docker inspect -f "{{ index .Config.Labels \"$LABEL.spec\" }} {{ .State.Running }}" "$sidecar" 2>/dev/null || true)"
+    [ "$current" = "$spec true" ] && continue
+    docker rm -f -v "$sidecar" >/dev/null 2>&1 || true
+    log "starting the instance metadata service of $name ($IMDS_ADDR:80 in its network namespace)"
+    docker run -d --name "$sidecar" --network "container:$name" \
+      --label "$LABEL.lab=1" --label "$LABEL.imds-for=$name" --label "$LABEL.spec=$spec" \
+      --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE \
+      -v "$bin:/usr/local/bin/ec2-metadata-mock:ro" -v "$cfg:/etc/ec2-metadata-mock/config.json:ro" \
+      --entrypoint /bin/sh "$image" -c \
+      "ip addr replace $IMDS_ADDR/32 dev lo && exec /usr/local/bin/ec2-metadata-mock -c /etc/ec2-metadata-mock/config.json -n $IMDS_ADDR -p 80" \
+      >/dev/null
+    started+=("$name")
+  done < <(node_list)
+  local existing
+  for existing in $(docker ps -a --filter "label=$LABEL.imds-for" --format '{{.Names}}'); do
+    case " ${wanted[*]} " in *" $existing "*) ;; *)
+      log "removing $existing (its node is not in the configuration)"
+      docker rm -f -v "$existing" >/dev/null ;;
+    esac
+  done
+  # Each started service answers its node's instance id (from the node itself, like an SDK would).
+  local want got i
+  for name in "${started[@]}"; do
+    want="$("$VENV/bin/python" -c 'import json,sys; print({r["container"]: r["instance_id"] for r in json.load(open(sys.argv[1]))}[sys.argv[2]])' \
+      "$STATE/imds.json" "$name")"
+    got=""
+    for i in $(seq 1 40); do
+      got="$(docker exec "$name" curl -fsS -m 2 "http://$IMDS_ADDR/latest/meta-data/instance-id" 2>/dev/null || true)"
+      [ "$got" = "$want" ] && break
+      sleep 0.25
+    done
+    [ "$got" = "$want" ] || die "$name: the instance metadata service answers '${got:-nothing}' instead of $want (docker logs $name-imds)"
+  done
+}
+
+# --------------------------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------------------------
 cmd_up() {
@@ -404,6 +485,7 @@ cmd_up() {
   ensure_registry
   ensure_instances
   ensure_nodes
+  ensure_imds
   log "lab is up in $(( $(now) - t0 ))s: $(node_list | awk '{print $1}' | xargs)"
 }
 
@@ -433,7 +515,8 @@ cmd_down() {
   stop_service registry
   stop_service mirror
   stop_service moto
-  rm -f "$STATE/instances.json"
+  rm -f "$STATE/instances.json" "$STATE/imds.json"
+  rm -rf "$STATE/imds"
   log "lab is down in $(( $(now) - t0 ))s (caches and images kept)"
 }
 

@@ -6,6 +6,11 @@ moto keeps its state in memory: after a restart the VPC, subnet and instances ar
 containers by the lab-only tag ``lab/container``; an instance whose container is no longer in the
 configuration is stopped (and started again when the node comes back).
 
+Every instance is launched, as on EC2, with its primary network interface deleted on termination
+(so a terminated instance gives its private IP back) and with the instance profile of its role
+(IAM role and instance profile ``<cluster>-<role>``, created in moto's IAM), whose credentials the
+node's instance metadata service (lab/lib/imds_mock.py) hands out.
+
 Credentials and endpoint come from the environment (lab/lab.env: AWS_ENDPOINT_URL, AWS_* keys).
 
   moto_ec2.py ensure --cluster lab --region us-east-1 --az us-east-1a \
@@ -71,6 +76,47 @@ def ensure_network(ec2, cluster: str, az: str, vpc_cidr: str, subnet_cidr: str) 
     )["Subnet"]["SubnetId"]
 
 
+EC2_TRUST_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+def ensure_instance_profile(iam, cluster: str, role: str) -> str:
+    """IAM role and instance profile <cluster>-<role> (the node role's instance profile); returns its name."""
+    name = f"{cluster}-{role}"
+    try:
+        iam.get_role(RoleName=name)
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST_POLICY,
+                        Description=f"kubeadm-aws lab: {role} nodes of cluster {cluster}")
+    try:
+        profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    except iam.exceptions.NoSuchEntityException:
+        profile = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    if not any(r["RoleName"] == name for r in profile.get("Roles", [])):
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return name
+
+
+def ensure_profile_association(ec2, instance: dict, profile: str) -> None:
+    """Associate the instance profile with an instance launched without it (or with another one)."""
+    current = (instance.get("IamInstanceProfile") or {}).get("Arn", "")
+    if current.endswith(f"/{profile}"):
+        return
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance["InstanceId"]]}]
+    )["IamInstanceProfileAssociations"]
+    for assoc in associations:
+        if assoc.get("State") in ("associating", "associated"):
+            ec2.disassociate_iam_instance_profile(AssociationId=assoc["AssociationId"])
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": profile}, InstanceId=instance["InstanceId"])
+
+
 def pick_image(ec2) -> str:
     images = ec2.describe_images(Owners=["amazon"])["Images"] or ec2.describe_images()["Images"]
     if not images:
@@ -108,7 +154,9 @@ def lab_instances(ec2) -> list[dict]:
 
 def ensure(args: argparse.Namespace) -> int:
     ec2 = boto3.client("ec2", region_name=args.region)
+    iam = boto3.client("iam", region_name=args.region)
     nodes = [parse_node(n) for n in args.node]
+    profiles = {role: ensure_instance_profile(iam, args.cluster, role) for role in {n["role"] for n in nodes}}
     subnet_id = ensure_network(ec2, args.cluster, args.az, args.vpc_cidr, args.subnet_cidr)
     by_container: dict[str, dict] = {}
     for inst in lab_instances(ec2):
@@ -148,8 +196,13 @@ def ensure(args: argparse.Namespace) -> int:
                 InstanceType=args.instance_type,
                 MinCount=1,
                 MaxCount=1,
-                SubnetId=subnet_id,
-                PrivateIpAddress=node["ip"],
+                # The primary interface goes with the instance (EC2's default for an interface created
+                # at launch): a terminated instance releases its private IP.
+                NetworkInterfaces=[
+                    {"DeviceIndex": 0, "SubnetId": subnet_id, "PrivateIpAddress": node["ip"],
+                     "DeleteOnTermination": True}
+                ],
+                IamInstanceProfile={"Name": profiles[node["role"]]},
                 TagSpecifications=[
                     {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
                 ],
@@ -157,6 +210,7 @@ def ensure(args: argparse.Namespace) -> int:
             created += 1
         else:
             inst = current["instance"]
+            ensure_profile_association(ec2, inst, profiles[node["role"]])
             if inst["State"]["Name"] in ("stopping", "stopped"):
                 ec2.start_instances(InstanceIds=[inst["InstanceId"]])
                 print(f"started instance {inst['InstanceId']} of {node['container']} again", file=sys.stderr)

@@ -2,10 +2,11 @@
 
 - the mirror serves a signed apt repository from which kubeadm/kubelet/kubectl install;
 - the installed binaries report the pinned version (lab/versions.env);
-- the registry holds every image `kubeadm config images list` names;
+- the registry holds every image `kubeadm config images list` names, and cloud-provider-aws's;
 - containerd and runc from the mirror's release archives pull through a hosts.toml mirror of
   registry.k8s.io and run containers from the mirrored images;
-- moto + the aws_ec2 inventory describe every node container, which Ansible reaches.
+- moto + the aws_ec2 inventory describe every node container, which Ansible reaches;
+- every node's instance metadata service (169.254.169.254) answers with its own instance as moto has it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 from labutil import REPO, SMOKE_IP, ansible_env, http_get, lab_nodes
@@ -130,6 +132,28 @@ def test_registry_holds_the_lab_cni_images(registry, versions):
         assert status == 200 and tag in (
             json.loads(body).get("tags") or []
         ), f"{name}:{tag}: HTTP {status} {body[:200]!r}"
+
+
+def _cloud_controller_version(kube_version: str) -> str:
+    """The cloud-provider-aws version roles/cloud_controller deploys for a Kubernetes version."""
+    table = yaml.safe_load((REPO / "roles" / "cloud_controller" / "defaults" / "main.yml").read_text())
+    return table["cloud_controller_versions"][_minor(kube_version)]
+
+
+def test_registry_holds_the_cloud_controller_image(registry, versions):
+    """cloud-provider-aws at the version the role deploys for the lab's minor, built from the Go module
+    proxy, under its upstream name (registry.k8s.io/provider-aws/cloud-controller-manager)."""
+    name, tag = "provider-aws/cloud-controller-manager", _cloud_controller_version(versions["KUBE_VERSION"])
+    status, body = http_get(f"http://{registry}/v2/{name}/tags/list")
+    assert status == 200 and tag in (json.loads(body).get("tags") or []), f"{name}:{tag}: HTTP {status} {body[:200]!r}"
+    accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+    status, manifest = http_get(f"http://{registry}/v2/{name}/manifests/{tag}", headers={"Accept": accept})
+    assert status == 200, f"{name}:{tag} manifest: HTTP {status}"
+    # The image's configuration: upstream's entrypoint.
+    digest = json.loads(manifest)["config"]["digest"]
+    status, config = http_get(f"http://{registry}/v2/{name}/blobs/{digest}")
+    assert status == 200
+    assert json.loads(config)["config"]["Entrypoint"] == ["/bin/aws-cloud-controller-manager"]
 
 
 # ------------------------------------------------------------------------------ containerd
@@ -334,3 +358,65 @@ def test_production_inventory_reads_the_same_instances(inventory, lab_up):
         cached = {k for k in set(prod_vars) | set(lab_vars) if k.startswith(("discovered_", "ansible_facts"))}
         differ = {k for k in (set(prod_vars) | set(lab_vars)) - cached if prod_vars.get(k) != lab_vars.get(k)}
         assert differ == {"ansible_host", "ansible_connection"}, differ
+
+
+# ------------------------------------------------------------------------------ instance metadata
+def _imds(container: str, path: str) -> str:
+    """GET http://169.254.169.254/<path> from inside a node, with an IMDSv2 session token (as the AWS
+    SDKs ask first)."""
+    script = (
+        "t=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)"
+        f" && curl -fsS -m 5 -H \"X-aws-ec2-metadata-token: $t\" http://169.254.169.254/{path}"
+    )
+    out = subprocess.run(["docker", "exec", container, "bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, f"{container}: GET {path}: {out.stderr}"
+    return out.stdout
+
+
+def test_every_node_answers_its_own_instance_metadata(lab_up):
+    """Each node's IMDS (amazon-ec2-metadata-mock, configured from moto) answers with that node's
+    instance: id, type, zone, region, private IP and DNS name, identity document, instance profile."""
+    ec2 = boto3.client("ec2", region_name=lab_up["LAB_REGION"], endpoint_url=lab_up["AWS_ENDPOINT_URL"])
+    iam = boto3.client("iam", region_name=lab_up["LAB_REGION"], endpoint_url=lab_up["AWS_ENDPOINT_URL"])
+    res = ec2.describe_instances(
+        Filters=[{"Name": "tag-key", "Values": ["lab/container"]}, {"Name": "instance-state-name", "Values": ["running"]}]
+    )
+    by_container = {
+        {t["Key"]: t["Value"] for t in i["Tags"]}["lab/container"]: (i, r) for r in res["Reservations"] for i in r["Instances"]
+    }
+    for node in lab_nodes(lab_up):
+        instance, reservation = by_container[node["container"]]
+        md = "latest/meta-data"
+        got = {
+            key: _imds(node["container"], f"{md}/{key}")
+            for key in ("instance-id", "instance-type", "placement/availability-zone", "placement/region",
+                        "local-ipv4", "local-hostname", "hostname", "mac")
+        }
+        assert got == {
+            "instance-id": instance["InstanceId"],
+            "instance-type": instance["InstanceType"],
+            "placement/availability-zone": instance["Placement"]["AvailabilityZone"],
+            "placement/region": lab_up["LAB_REGION"],
+            "local-ipv4": node["ip"],
+            "local-hostname": node["name"],
+            "hostname": node["name"],
+            "mac": instance["NetworkInterfaces"][0]["MacAddress"],
+        }, node["container"]
+        mac = got["mac"]
+        assert _imds(node["container"], f"{md}/network/interfaces/macs/{mac}/vpc-id") == instance["VpcId"]
+        assert _imds(node["container"], f"{md}/network/interfaces/macs/{mac}/subnet-id") == instance["SubnetId"]
+        document = json.loads(_imds(node["container"], "latest/dynamic/instance-identity/document"))
+        assert (document["instanceId"], document["availabilityZone"], document["region"], document["privateIp"],
+                document["accountId"]) == (instance["InstanceId"], instance["Placement"]["AvailabilityZone"],
+                                           lab_up["LAB_REGION"], node["ip"], reservation["OwnerId"])
+        # The instance profile moto has for the instance, and its role's credentials (the lab's placeholders).
+        profile = iam.get_instance_profile(InstanceProfileName=instance["IamInstanceProfile"]["Arn"].rsplit("/", 1)[1])
+        role = profile["InstanceProfile"]["Roles"][0]["RoleName"]
+        assert _imds(node["container"], f"{md}/iam/security-credentials/").split() == [role]
+        creds = json.loads(_imds(node["container"], f"{md}/iam/security-credentials/{role}"))
+        assert creds["Code"] == "Success" and creds["AccessKeyId"] == lab_up["AWS_ACCESS_KEY_ID"]
+        # What moto has no data for is not invented: the instance has no public address.
+        probe = subprocess.run(
+            ["docker", "exec", node["container"], "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+             f"http://169.254.169.254/{md}/public-ipv4"], capture_output=True, text=True, timeout=30)
+        assert probe.stdout == "404", (node["container"], probe.stdout)
