@@ -58,7 +58,7 @@ ensure_engine() {
   if ! pidof dockerd >/dev/null 2>&1; then
     mkdir -p "$STATE"
     log "starting dockerd (log: $STATE/dockerd.log)"
-    setsid nohup dockerd >>"$STATE/dockerd.log" 2>&1 </dev/null 9>&- &
+    setsid nohup dockerd >>"$STATE/dockerd.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     echo $! >"$STATE/dockerd.pid"
   fi
   local i
@@ -324,7 +324,8 @@ start_service() {
     die "something else already answers on $url; stop it first"
   fi
   log "starting $name (log: $STATE/$name.log)"
-  setsid nohup "$@" >>"$STATE/$name.log" 2>&1 </dev/null 9>&- &
+  # No inherited descriptors: a caller's lock (flock LOCK cmd, fd 3; lab.sh's own, fd 9) must not live on in a service.
+  setsid nohup "$@" >>"$STATE/$name.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$STATE/$name.pid"
   wait_http "$url" "$name"
 }
