@@ -121,6 +121,9 @@ def pick_image(ec2) -> str:
     images = ec2.describe_images(Owners=["amazon"])["Images"] or ec2.describe_images()["Images"]
     if not images:
         raise SystemExit("moto offers no AMI to launch from")
+    # The node containers are amd64: an x86_64 image, so that what EC2 reports (the instance's
+    # architecture, its identity document) matches the machine.
+    images = [i for i in images if i.get("Architecture") == "x86_64"] or images
     debian = [i for i in images if "debian" in (i.get("Name") or "").lower()]
     return sorted(debian or images, key=lambda i: i["ImageId"])[0]["ImageId"]
 
