@@ -200,3 +200,62 @@ def test_awx_directory_is_lint_clean():
         env={**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"},
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Schedules (awx.awx.schedule): the day-2 jobs that run by themselves
+# ------------------------------------------------------------------------------------------------
+def _rendered_schedules(tmp_path, extra_vars=None) -> list[dict]:
+    """awx_schedules of awx/derived.yml as configure.yml sends them, rendered by Ansible."""
+    import json
+
+    import yaml as _yaml
+
+    out = tmp_path / "schedules.json"
+    playbook = tmp_path / "render-schedules.yml"
+    playbook.write_text(_yaml.safe_dump([{
+        "name": "Render the schedules", "hosts": "localhost", "connection": "local", "gather_facts": False,
+        "vars_files": [str(REPO / "awx" / "vars.yml"), str(REPO / "awx" / "derived.yml")],
+        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        "tasks": [{"name": "Write them", "ansible.builtin.copy": {"dest": str(out), "mode": "0600",
+                                                                  "content": "{{ awx_schedules | to_json }}"}}],
+    }]))
+    args = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+    if extra_vars:
+        args += ["-e", json.dumps(extra_vars)]
+    res = subprocess.run(args, cwd=REPO, env=_ansible_env(tmp_path), capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return json.loads(out.read_text())
+
+
+def test_schedules_run_templates_with_variables_their_roles_declare(rendered, tmp_path):
+    schedules = _rendered_schedules(tmp_path)
+    by_name = {t["name"]: t for t in rendered["job_templates"]}
+    assert {s["template_key"] for s in schedules} >= {"certificates", "etcd_backup"}
+    for s in schedules:
+        template = by_name.get(s["unified_job_template"])
+        assert template, "schedule %r runs %r, which is no job template" % (s["name"], s["unified_job_template"])
+        declared = declared_variables(playbook_roles(REPO / template["playbook"]))
+        for var in s["extra_data"]:
+            assert var in declared, "schedule %r: %s is declared by no role of %s" % (s["name"], var, template["playbook"])
+        assert re.match(r"^DTSTART:\d{8}T\d{6}Z RRULE:FREQ=(HOURLY|DAILY|WEEKLY);INTERVAL=\d+$", s["rrule"]), s["rrule"]
+    # The certificate check never renews on its own.
+    check = next(s for s in schedules if s["template_key"] == "certificates")
+    assert str(check["extra_data"].get("certificates_renew")).lower() == "false"
+
+
+def test_the_backup_schedule_is_disabled_without_a_bucket(tmp_path):
+    without = {s["template_key"]: s for s in _rendered_schedules(tmp_path)}
+    assert without["etcd_backup"]["enabled"] is False
+    with_bucket = {s["template_key"]: s for s in _rendered_schedules(tmp_path, {"kubeadm_aws_awx_etcd_backup_bucket": "b"})}
+    assert with_bucket["etcd_backup"]["enabled"] is True and with_bucket["etcd_backup"]["extra_data"]["etcd_backup_bucket"] == "b"
+
+
+def test_day2_templates_that_tear_down_ask_for_the_cluster_name(rendered):
+    """reset and etcd_restore refuse to run unless the operator types the cluster's name: their survey asks
+    for it, with no default that would confirm by itself."""
+    by_playbook = {t["playbook"]: t for t in rendered["job_templates"]}
+    for playbook, var in (("playbooks/reset.yml", "cluster_reset_confirm"), ("playbooks/etcd_restore.yml", "etcd_restore_confirm")):
+        q = {q["variable"]: q for q in by_playbook[playbook]["survey_spec"]["spec"]}[var]
+        assert q["required"] and q["default"] == "", q
