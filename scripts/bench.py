@@ -146,38 +146,54 @@ class CpuMeter:
         return out
 
 
+def run_playbook(label: str, cmd: list[str], cwd: Path, env: dict[str, str],
+                 before=None, after=None) -> dict:
+    """Run one ansible-playbook command with the ansible.posix.json callback, timed: the callback's
+    parsed result plus `seconds` (wall time), `cpu` (CpuMeter) and `tasks` (task results that ran,
+    ok or failed, summed over the hosts). Shared by this bench and scripts/bench_peer.py (which runs
+    kubespray with it). `before`/`after` run right around the command (the AWS call counter).
+    The callback's output is kept in bench/runs/<label>.json for a closer look; a failed run ends
+    the benchmark with its output's tail."""
+    env = {**env, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    if before:
+        before()
+    cpu = CpuMeter()
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    seconds = round(time.monotonic() - t0, 1)
+    cpu_used = cpu.take()
+    extra = after() if after else {}
+    if p.returncode != 0:
+        runs = REPO / "bench" / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        (runs / f"{label}.failed.log").write_text(p.stdout + "\n--- stderr ---\n" + p.stderr)
+        sys.stderr.write(p.stdout[-8000:] + p.stderr[-3000:])
+        raise SystemExit(f"bench: {label}: {' '.join(cmd[-4:])} failed (rc={p.returncode}); "
+                         f"output in bench/runs/{label}.failed.log")
+    # The JSON document starts on a line of its own; other callbacks (profile_tasks) print around it.
+    start = 0 if p.stdout.startswith("{\n") else p.stdout.index("\n{\n") + 1
+    result, _ = json.JSONDecoder().raw_decode(p.stdout, start)
+    result.update(seconds=seconds, cpu=cpu_used, tasks=tasks_run(result), **extra)
+    runs = REPO / "bench" / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / f"{label}.json").write_text(json.dumps(result, indent=1))
+    print(f"bench: {label}: {seconds} s, changed={changed(result)}, tasks={result['tasks']}, cpu={cpu_used}"
+          + (f", aws_calls={sum(extra['aws_calls'].values())}" if "aws_calls" in extra else ""), flush=True)
+    return result
+
+
 class Bench:
     def __init__(self, counter: AwsCallCounter):
         self.counter = counter
         self.facts = Path(tempfile.mkdtemp(prefix="kubeadm-aws-bench-facts-"))
 
-    def playbook(self, label: str, name: str, *args: str) -> dict:
-        """Run a playbook with the JSON callback; the parsed result plus wall time and AWS calls.
-        The callback's output is kept in bench/runs/<label>.json for a closer look."""
+    def playbook(self, label: str, name: str, *args: str, extra_vars: tuple[str, ...] = ()) -> dict:
+        """Run a playbook of this collection against the lab (run_playbook), counting AWS calls."""
         cmd = [str(REPO / ".venv/bin/ansible-playbook"), "-i", "inventory/lab.aws_ec2.yml", "-e", "@lab/lab-vars.yml",
-               "-e", "argocd_enabled=false", f"playbooks/{name}", *args]
-        env = {**ENV, "AWS_ENDPOINT_URL": self.counter.url, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-               "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.facts)}
-        self.counter.take()
-        cpu = CpuMeter()
-        t0 = time.monotonic()
-        p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
-        seconds = round(time.monotonic() - t0, 1)
-        cpu_used = cpu.take()
-        calls = self.counter.take()
-        if p.returncode != 0:
-            sys.stderr.write(p.stdout[-8000:] + p.stderr[-3000:])
-            raise SystemExit(f"bench: {name} {' '.join(args)} failed (rc={p.returncode})")
-        # The JSON document starts on a line of its own; other callbacks (profile_tasks) print around it.
-        start = 0 if p.stdout.startswith("{\n") else p.stdout.index("\n{\n") + 1
-        result, _ = json.JSONDecoder().raw_decode(p.stdout, start)
-        result.update(seconds=seconds, aws_calls=calls, cpu=cpu_used)
-        runs = REPO / "bench" / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        (runs / f"{label}.json").write_text(json.dumps(result, indent=1))
-        print(f"bench: {name} {' '.join(args)}: {seconds} s, changed={changed(result)}, "
-              f"aws_calls={sum(calls.values())}, cpu={cpu_used}", flush=True)
-        return result
+               "-e", "argocd_enabled=false", *(a for v in extra_vars for a in ("-e", v)), f"playbooks/{name}", *args]
+        env = {**ENV, "AWS_ENDPOINT_URL": self.counter.url, "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(self.facts)}
+        return run_playbook(label, cmd, REPO, env, before=self.counter.take,
+                            after=lambda: {"aws_calls": self.counter.take()})
 
     def fresh_lab(self, control_planes: int, workers: int) -> None:
         lab("down")
@@ -259,6 +275,11 @@ def host_path_seconds(result: dict, host: str) -> float:
 
 def changed(result: dict) -> int:
     return sum(s.get("changed", 0) for s in result["stats"].values())
+
+
+def tasks_run(result: dict) -> int:
+    """Task results that ran (ok, which counts changed, or failed), summed over the hosts."""
+    return sum(s.get("ok", 0) + s.get("failures", 0) for s in result["stats"].values())
 
 
 def lab(*args: str, **env: str) -> None:
