@@ -7,7 +7,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIO ?=
 
-.PHONY: help setup docs faults static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick awx-runner clean
+.PHONY: help setup docs faults static-checks lint unit awx lab lab-up lab-down lab-smoke lab-artifacts lab-kubeconfig molecule test bench bench-quick bench-peer awx-runner clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -77,6 +77,11 @@ bench: lab-up ## converge benchmark (~15 min): bench/results.json and docs/bench
 
 bench-quick: lab-up ## the benchmark's quickest variant (1 control plane + 1 worker): bench/results-quick.json
 	@scripts/bench.sh --quick
+
+# Not part of `make test`: kubespray (from ../shared/fixtures/kubespray) side by side on the same lab nodes.
+# Its sides may also run one at a time (scripts/bench_peer.sh --side this|kubespray, then --report).
+bench-peer: lab-up ## this collection and kubespray side by side (~40 min): bench/peer.json and docs/benchmarks.md
+	@scripts/bench_peer.sh
 
 clean: lab-down ## remove the venv link and local state (caches outside the repo stay)
 	rm -rf .venv .ansible

@@ -247,7 +247,7 @@ def kubespray_vars() -> dict:
         "docker_image_repo": "{{ registry_host }}",
         "quay_image_repo": "{{ registry_host }}",
         "github_image_repo": "{{ registry_host }}",
-        "containerd_registries_mirrors": [{"prefix": REGISTRY, "mirrors": [{
+        "containerd_registries_mirrors": [{"prefix": REGISTRY, "server": f"http://{REGISTRY}", "mirrors": [{
             "host": f"http://{REGISTRY}", "capabilities": ["pull", "resolve"], "skip_verify": True}]}],
         # The versions the collection installs (lab/versions.env, built by the lab) and their sums.
         "kube_version": kv,
