@@ -89,8 +89,15 @@ def test_every_template_runs_a_playbook_that_exists(rendered):
         assert _load(path), f"{t['playbook']} is empty"
 
 
+def _runs_on_the_node_itself(path) -> bool:
+    """A playbook every play of which runs with connection local (playbooks/self_join.yml, run by an
+    instance on itself in pull mode): no AWX job runs it."""
+    plays = _load(path) or []
+    return bool(plays) and all(p.get("connection") == "local" and p.get("hosts") == "localhost" for p in plays)
+
+
 def test_every_playbook_has_a_template(rendered):
-    playbooks = {f"playbooks/{p.name}" for p in (REPO / "playbooks").glob("*.yml")}
+    playbooks = {f"playbooks/{p.name}" for p in (REPO / "playbooks").glob("*.yml") if not _runs_on_the_node_itself(p)}
     templated = {t["playbook"] for t in rendered["job_templates"]}
     assert playbooks <= templated, f"playbooks without an AWX job template: {sorted(playbooks - templated)}"
 
@@ -117,7 +124,7 @@ def test_templates_ask_for_cluster_version_and_limit(rendered):
                 "kubeadm_aws_kubernetes_version" in questions
             ), f"{t['name']}: installs Kubernetes, must ask its version"
         for q in questions.values():
-            assert q["question_name"] and q["type"] in ("text", "multiplechoice", "integer"), q
+            assert q["question_name"] and q["type"] in ("text", "multiplechoice", "integer", "password"), q
     # The host limit is AWX's own prompt (configure.yml: ask_limit_on_launch on every template).
     configure = _load(REPO / "awx" / "configure.yml")[0]["tasks"]
     jt_task = next(task for task in configure if "awx.awx.job_template" in task)
@@ -138,7 +145,7 @@ def test_survey_defaults_pass_the_collection_validation(rendered):
 
 def test_join_workers_is_sliced_and_bootstrap_is_not(rendered):
     by_playbook = {t["playbook"]: t for t in rendered["job_templates"]}
-    join = by_playbook["playbooks/join_workers.yml"]
+    join = next(t for t in rendered["job_templates"] if t["key"] == "join_workers")
     assert join["job_slice_count"] > 1 and join["ask_job_slice_count_on_launch"]
     # kubeadm init, the certificate upload and CNI run once on the first control plane: never sliced.
     assert by_playbook["playbooks/site.yml"]["job_slice_count"] == 1
@@ -239,7 +246,7 @@ def test_schedules_run_templates_with_variables_their_roles_declare(rendered, tm
         declared = declared_variables(playbook_roles(REPO / template["playbook"]))
         for var in s["extra_data"]:
             assert var in declared, "schedule %r: %s is declared by no role of %s" % (s["name"], var, template["playbook"])
-        assert re.match(r"^DTSTART:\d{8}T\d{6}Z RRULE:FREQ=(HOURLY|DAILY|WEEKLY);INTERVAL=\d+$", s["rrule"]), s["rrule"]
+        assert re.match(r"^DTSTART:\d{8}T\d{6}Z RRULE:FREQ=(MINUTELY|HOURLY|DAILY|WEEKLY);INTERVAL=\d+$", s["rrule"]), s["rrule"]
     # The certificate check never renews on its own.
     check = next(s for s in schedules if s["template_key"] == "certificates")
     assert str(check["extra_data"].get("certificates_renew")).lower() == "false"
@@ -259,3 +266,53 @@ def test_day2_templates_that_tear_down_ask_for_the_cluster_name(rendered):
     for playbook, var in (("playbooks/reset.yml", "cluster_reset_confirm"), ("playbooks/etcd_restore.yml", "etcd_restore_confirm")):
         q = {q["variable"]: q for q in by_playbook[playbook]["survey_spec"]["spec"]}[var]
         assert q["required"] and q["default"] == "", q
+
+
+# ------------------------------------------------------------------------------------------------
+# Autoscaling (docs/autoscaling.md): provisioning callback, simultaneous joins, rotation and scale-in
+# ------------------------------------------------------------------------------------------------
+def test_the_callback_template_joins_one_host_at_a_time_in_parallel(tmp_path):
+    from awxutil import render_awx_config
+
+    key = "0123456789abcdef0123456789abcdef"
+    rendered = render_awx_config(tmp_path, {"kubeadm_aws_awx_host_config_key": key})
+    callbacks = [t for t in rendered["job_templates"] if t["host_config_key"]]
+    assert len(callbacks) == 1, [t["name"] for t in callbacks]
+    t = callbacks[0]
+    # AWX limits a callback's job to the calling host; several instances launched at once must not queue
+    # behind each other (the token refresh takes the SSM lock instead).
+    assert t["playbook"] == "playbooks/join_workers.yml" and t["host_config_key"] == key
+    assert t["allow_simultaneous"] is True and t["job_slice_count"] == 1 and not t["ask_job_slice_count_on_launch"]
+    assert rendered["kubeconfig_credential"] in t["credentials"] or not t["credentials"]
+    # A callback starts without user input: every required survey question has a default.
+    assert all(q["default"] not in ("", None) for q in t["survey_spec"]["spec"] if q["required"]), t["survey_spec"]
+    # The sliced join template stays what it was: no callback, no simultaneous runs.
+    sliced = next(x for x in rendered["job_templates"] if x["playbook"] == "playbooks/join_workers.yml")
+    assert sliced["job_slice_count"] > 1 and not sliced["host_config_key"] and sliced["allow_simultaneous"] is False
+    # The key is never in the repository's files: it comes from the environment.
+    assert key not in (REPO / "awx" / "vars.yml").read_text()
+
+
+def test_without_a_key_there_is_no_callback(rendered):
+    assert not [t["name"] for t in rendered["job_templates"] if t["host_config_key"]]
+    configure = _load(REPO / "awx" / "configure.yml")[0]["tasks"]
+    jt = next(task for task in configure if "awx.awx.job_template" in task)["awx.awx.job_template"]
+    assert "omit" in jt["host_config_key"] and "item.allow_simultaneous" in jt["allow_simultaneous"]
+
+
+def test_rotation_and_scale_in_are_scheduled(tmp_path):
+    schedules = {s["template_key"]: s for s in _rendered_schedules(tmp_path)}
+    rotate, scale_in = schedules["rotate_join_material"], schedules["scale_in"]
+    assert rotate["enabled"] and scale_in["enabled"]
+    minutes = {"MINUTELY": 1, "HOURLY": 60, "DAILY": 1440}
+    def period(rrule):
+        freq, interval = re.search(r"FREQ=(\w+);INTERVAL=(\d+)", rrule).groups()
+        return minutes[freq] * int(interval)
+    # The token is rotated below half its life (1 h of the default 2 h): checked more often than that, it
+    # always has more than kubeadm_aws_token_min_ttl (15 min) left.
+    spec = declared_variables({"cluster_settings"})
+    ttl_minutes = int(str(spec["kubeadm_aws_token_ttl"]["default"]).rstrip("h")) * 60
+    assert period(rotate["rrule"]) + 15 <= ttl_minutes / 2
+    # A terminating instance waits at most the terminate hook's timeout (asg_terminate_hook_timeout).
+    hook_timeout = declared_variables({"asg"})["asg_terminate_hook_timeout"]["default"]
+    assert period(scale_in["rrule"]) * 60 * 2 <= hook_timeout
