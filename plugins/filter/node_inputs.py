@@ -60,6 +60,9 @@ _NODE_RESTRICTION_DOMAIN = "node-restriction.kubernetes.io"
 # node-role.kubernetes.io/<role>: documented in docs/tags.md as settable from a tag (applied from the
 # control plane, like every label of the reserved namespaces).
 _NODE_ROLE_DOMAIN = "node-role.kubernetes.io"
+# node-role.kubernetes.io/<role> values that mark control planes (kubeadm sets control-plane; master is
+# the name older tooling still selects on).
+_CONTROL_PLANE_ROLES = ("control-plane", "master")
 
 
 def _in_domain(prefix, domains):
@@ -183,8 +186,9 @@ def _tag_reservation(key, kind):
     own role in some setups), while the kubernetes.io / k8s.io namespaces mean something to Kubernetes:
     node-restriction.kubernetes.io labels exist so that nodes cannot choose them, node.kubernetes.io
     taints belong to the node lifecycle controller. From tags the collection takes:
-    labels: node-role.kubernetes.io/*, node.kubernetes.io/*, kubelet.kubernetes.io/* (the kubelet may set
-    the last two itself anyway); taints: node-role.kubernetes.io/*. Anything else in those namespaces
+    labels: node-role.kubernetes.io/* but control-plane and master, node.kubernetes.io/*,
+    kubelet.kubernetes.io/* (the kubelet may set the last two itself anyway); taints:
+    node-role.kubernetes.io/* but control-plane and master. Anything else in those namespaces
     is set through the inventory variables, which the cluster's administrators control.
     """
     prefix = _prefix(key)
@@ -192,6 +196,11 @@ def _tag_reservation(key, kind):
         return None
     if _in_domain(prefix, (_NODE_RESTRICTION_DOMAIN,)):
         return "%s/ keys are reserved for labels the nodes must not choose" % prefix
+    if prefix == _NODE_ROLE_DOMAIN and key.split("/", 1)[1] in _CONTROL_PLANE_ROLES:
+        # Control-plane workloads (the cloud controller manager, for one) are pinned with it: a tag
+        # would draw them, and what they carry, to any node its writer chooses. A control plane gets it
+        # from kubeadm, through the kubeadm-aws/role tag that IAM guards (docs/iam.md).
+        return "%s is what control-plane workloads are pinned to; control planes get it from kubeadm" % key
     allowed = (_NODE_ROLE_DOMAIN,) + (_KUBELET_DOMAINS if kind == "label" else ())
     if prefix in allowed:
         return None

@@ -160,6 +160,8 @@ def test_a_variable_overrides_a_bad_tag(f):
     "topology.kubernetes.io/zone",
     "foo.k8s.io/bar",
     "sub.node-restriction.kubernetes.io/x",
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
 ])
 def test_reserved_label_keys_refused_from_tags(f, key):
     errors = f.node_input_errors(hosts_from_tags(f, w1={"k8s.io/label/" + key: "x"}))
@@ -179,6 +181,19 @@ def test_node_restriction_message(f):
 ])
 def test_label_keys_tags_may_set(f, key):
     assert f.node_input_errors(hosts_from_tags(f, w1={"k8s.io/label/" + key: ""})) == []
+
+
+def test_control_plane_role_refused_from_tags_allowed_from_variables(f):
+    """A tag must not draw control-plane workloads (pinned to node-role.kubernetes.io/control-plane) to a
+    worker; the inventory's administrators may still set it."""
+    hv = hosts_from_tags(f, w1={"k8s.io/label/node-role.kubernetes.io/control-plane": "",
+                                "k8s.io/taint/node-role.kubernetes.io/control-plane": "NoSchedule"})
+    errors = f.node_input_errors(hv)
+    assert len(errors) == 2, errors
+    assert "what control-plane workloads are pinned to" in errors[0]
+    assert errors[1].startswith("Host w1: taint 'node-role.kubernetes.io/control-plane:NoSchedule' is not allowed")
+    hv["w1"] = {"kubeadm_aws_node_labels": {"node-role.kubernetes.io/control-plane": ""}}
+    assert f.node_input_errors(hv) == []
 
 
 def test_reserved_taint_keys_from_tags(f):
