@@ -9,6 +9,13 @@
 * ``inventory_errors``: the hosts of the play -> a list of messages, each naming the host and the
   tag, for instances that belong to another cluster, live in another region than the settings say, or
   carry a role tag the inventory does not know (such instances would silently be left out).
+* ``os_errors``: the hosts of the play -> a message naming every host and its operating system when
+  they do not all run the same distribution and major version (the packages, the containerd and
+  kubelet builds and the kernel settings would differ between nodes), unless mixed systems are allowed.
+* ``cluster_errors``: the settings and what a running cluster shows (kube-system/kubeadm-config's
+  ClusterConfiguration, the Node objects, SSM init/state's version) -> a message for every setting the
+  run cannot apply to that cluster: another Kubernetes version (site.yml neither upgrades nor
+  downgrades: playbooks/upgrade.yml does), another pod or service subnet (fixed at kubeadm init).
 
 Documentation of each filter: the ``<filter name>.yml`` files next to this one.
 """
@@ -21,6 +28,8 @@ import ipaddress
 import re
 
 from collections.abc import Mapping
+
+import yaml
 
 from ansible.errors import AnsibleFilterError
 
@@ -163,9 +172,155 @@ def inventory_errors(hostvars, hosts, cluster_name, region=""):
     return errors
 
 
+def _os_of(hv):
+    distribution = hv.get("ansible_distribution") or (hv.get("ansible_facts") or {}).get("distribution")
+    major = hv.get("ansible_distribution_major_version") or (hv.get("ansible_facts") or {}).get(
+        "distribution_major_version")
+    if not distribution:
+        return None
+    return "%s %s" % (distribution, major) if major else str(distribution)
+
+
+def os_errors(hostvars, hosts, allow_mixed=False):
+    """A message when ``hosts`` do not all run the same distribution and major version.
+
+    Reads ``ansible_distribution`` / ``ansible_distribution_major_version`` of each host (hosts without
+    them are not compared). Empty when they agree or ``allow_mixed`` is true.
+    """
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError("os_errors expects hostvars, got %s" % type(hostvars).__name__)
+    if allow_mixed:
+        return []
+    by_os = {}
+    for host in hosts or []:
+        found = _os_of(hostvars.get(host) or {})
+        if found:
+            by_os.setdefault(found, []).append(host)
+    if len(by_os) < 2:
+        return []
+    parts = ["%s on %s" % (name, ", ".join(sorted(by_os[name]))) for name in sorted(by_os)]
+    return [
+        "The nodes run different operating systems (%s): every node must run the same distribution and "
+        "major version, or set kubeadm_aws_allow_mixed_os=true (for example while replacing the nodes one "
+        "by one with a newer release)" % "; ".join(parts)
+    ]
+
+
+def _as_mapping(value, what):
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise AnsibleFilterError("cluster_errors: %s is not YAML: %s" % (what, e))
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise AnsibleFilterError("cluster_errors: %s must be a dict, got %s" % (what, type(value).__name__))
+    return value
+
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+
+
+def _version(text):
+    m = _VERSION.match(str(text or "").strip())
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def _show(v):
+    return "v%d.%d.%d" % v
+
+
+def _version_errors(want_text, have_text, source, nodes):
+    want, have = _version(want_text), _version(have_text)
+    if want is None:
+        return []  # validate_settings.yml reports a malformed kubeadm_aws_kubernetes_version
+    errors = []
+    if have is not None and have != want:
+        if want < have:
+            how = ("%s is older: a downgrade, which kubeadm does not do (restore an etcd snapshot taken before the "
+                   "upgrade, playbooks/etcd_restore.yml)" % _show(want))
+        else:
+            how = ("to move the cluster to %s run playbooks/upgrade.yml -e kubeadm_aws_kubernetes_version=%s "
+                   "(one minor at a time)" % (_show(want), want_text))
+        errors.append(
+            "kubeadm_aws_kubernetes_version %s differs from the version the cluster runs, %s (%s): site.yml neither "
+            "upgrades nor downgrades a cluster; set kubeadm_aws_kubernetes_version=%d.%d.%d to run it, or %s"
+            % (want_text, _show(have), source, have[0], have[1], have[2], how)
+        )
+    behind, ahead = [], []
+    for node in nodes or []:
+        if not isinstance(node, Mapping):
+            raise AnsibleFilterError("cluster_errors expects Node objects (dicts), got %s" % type(node).__name__)
+        name = (node.get("metadata") or {}).get("name", "?")
+        kubelet = _version((((node.get("status") or {}).get("nodeInfo")) or {}).get("kubeletVersion"))
+        if kubelet is None or kubelet == want:
+            continue
+        (ahead if kubelet > want else behind).append("%s (%s)" % (name, _show(kubelet)))
+    if ahead:
+        errors.append(
+            "nodes %s run a kubelet newer than kubeadm_aws_kubernetes_version %s: the run would downgrade them, and "
+            "a kubelet may not be newer than the API server" % (", ".join(ahead), want_text)
+        )
+    if behind and not errors:
+        errors.append(
+            "nodes %s run a kubelet older than kubeadm_aws_kubernetes_version %s (an upgrade left unfinished): "
+            "site.yml does not upgrade nodes (it would not drain them); run playbooks/upgrade.yml "
+            "-e kubeadm_aws_kubernetes_version=%s, which continues where the upgrade stopped"
+            % (", ".join(behind), want_text, want_text)
+        )
+    return errors
+
+
+def _subnet_errors(settings, networking, source):
+    errors = []
+    for variable, field in (("kubeadm_aws_pod_subnet", "podSubnet"), ("kubeadm_aws_service_subnet", "serviceSubnet")):
+        want, have = settings.get(variable), networking.get(field)
+        if want is None or not have:
+            continue
+        want_net, have_nets = _network(want), [_network(n.strip()) for n in str(have).split(",")]
+        if want_net is not None and want_net in have_nets:
+            continue
+        if want_net is None and str(want) == str(have):
+            continue
+        errors.append(
+            "%s is %s but the running cluster's %s is %s (%s): it is fixed when the cluster is initialised and "
+            "this run cannot change it; set %s=%s" % (variable, want, field, have, source, variable, have)
+        )
+    return errors
+
+
+def cluster_errors(settings, cluster_configuration=None, nodes=None, recorded_version=None):
+    """Settings the run cannot apply to the running cluster, each message naming the variable and both values.
+
+    ``cluster_configuration``: kube-system/kubeadm-config's ``ClusterConfiguration`` (YAML text or a dict;
+    empty when the cluster could not be read or does not exist); ``nodes``: the cluster's Node objects
+    (their kubelet versions); ``recorded_version``: SSM init/state's ``kubernetes_version``, used when the
+    ClusterConfiguration is not available. Nothing to compare with (a new cluster): no messages.
+    """
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError("cluster_errors expects a dict of settings, got %s" % type(settings).__name__)
+    config = _as_mapping(cluster_configuration, "the ClusterConfiguration")
+    if config.get("kubernetesVersion"):
+        have, source = config["kubernetesVersion"], "kube-system/kubeadm-config"
+    else:
+        have, source = recorded_version, "SSM init/state"
+    errors = []
+    if "kubeadm_aws_kubernetes_version" in settings and (have or nodes):
+        errors += _version_errors(settings["kubeadm_aws_kubernetes_version"], have, source, nodes)
+    networking = config.get("networking") or {}
+    if isinstance(networking, Mapping):
+        errors += _subnet_errors(settings, networking, "kube-system/kubeadm-config")
+    return errors
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "settings_errors": settings_errors,
             "inventory_errors": inventory_errors,
+            "os_errors": os_errors,
+            "cluster_errors": cluster_errors,
         }

@@ -3,6 +3,7 @@ naming the problem. Runs on the bare lab nodes (molecule prepare step, before co
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -68,6 +69,7 @@ def test_empty_control_plane_group(instances, ec2, lab_env):
         ("k8s.io/label/tier", "not a valid value!", "label 'tier=not a valid value!' is malformed"),
         ("k8s.io/label/-bad-key", "x", "label '-bad-key=x' is malformed"),
         ("k8s.io/taint/dedicated", "infra", "is malformed (from the EC2 tag k8s.io/taint/"),
+        ("k8s.io/label/node-role.kubernetes.io/control-plane", "", "what control-plane workloads are pinned to"),
     ],
 )
 def test_malformed_label_or_taint_tag(instances, ec2, lab_env, tag, value, message):
@@ -123,3 +125,24 @@ def test_inventory_without_hosts_fails(instances, lab_env):
     assert p.returncode != 0, out[-2000:]
     assert "The inventory holds no host in group 'kube_cluster'" in out, out[-2000:]
     _nodes_untouched(instances)
+
+
+def test_version_other_than_the_recorded_cluster_is_refused(instances, ssm, lab_env):
+    """A cluster SSM records at another version (init/state's kubernetes_version, what the first play reads
+    when the cluster's own kubeadm-config cannot be read): site.yml neither upgrades nor downgrades, it
+    names both versions and points to playbooks/upgrade.yml. The first control plane's kubeadm-config is
+    compared the same way on a running cluster (tests/faults/test_running_cluster.py)."""
+    name = f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}/init/state"
+    cp1 = next(i for i in instances if tags_of(i)["kubeadm-aws/role"] == "control-plane")
+    ssm.put_parameter(Name=name, Type="String", Overwrite=True, Value=json.dumps({
+        "schema": 1, "state": "initialized", "holder": f"{cp1['PrivateDnsName']}/test-bad-input",
+        "kubernetes_version": "v1.35.2", "initialized_at": "2026-01-01T00:00:00Z"}))
+    try:
+        p = run_playbook("site.yml")
+        _assert_stopped_early(p, "kubeadm_aws_kubernetes_version 1.36.3 differs from the version the cluster runs, "
+                                 "v1.35.2 (SSM init/state)", instances)
+        assert "playbooks/upgrade.yml -e kubeadm_aws_kubernetes_version=1.36.3" in p.stdout
+        version = ssm.get_parameter(Name=name)["Parameter"]["Version"]
+        assert version == 1, "init/state was written by the refused run"
+    finally:
+        ssm.delete_parameter(Name=name)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
-from settings_checks import go_duration_seconds, inventory_errors, settings_errors  # noqa: E402
+from ansible.errors import AnsibleFilterError  # noqa: E402
+from settings_checks import cluster_errors, go_duration_seconds, inventory_errors, os_errors, settings_errors  # noqa: E402
 
 GOOD = {
     "kubeadm_aws_token_ttl": "2h",
@@ -79,3 +80,110 @@ def test_inventory_problems_name_host_and_tag():
     assert any(e.startswith("Host c: it runs in region eu-west-1, but kubeadm_aws_region is us-east-1") for e in errors)
     assert any(e.startswith("Host d: tag kubeadm-aws/role=None") for e in errors)
     assert len(errors) == 4, errors
+
+
+# --- os_errors --------------------------------------------------------------------------------------
+
+def _hosts(**systems):
+    return {h: {"ansible_distribution": d, "ansible_distribution_major_version": m} for h, (d, m) in systems.items()}
+
+
+def test_same_os_passes():
+    hv = _hosts(cp1=("Debian", "12"), w1=("Debian", "12"))
+    assert os_errors(hv, ["cp1", "w1"]) == []
+
+
+def test_mixed_os_is_refused_naming_the_hosts():
+    hv = _hosts(cp1=("Debian", "12"), w1=("Debian", "13"), w2=("Ubuntu", "24"))
+    (msg,) = os_errors(hv, ["cp1", "w1", "w2"])
+    assert "Debian 12 on cp1" in msg and "Debian 13 on w1" in msg and "Ubuntu 24 on w2" in msg
+    assert "kubeadm_aws_allow_mixed_os" in msg
+
+
+def test_mixed_os_allowed_by_the_setting():
+    hv = _hosts(cp1=("Debian", "12"), w1=("Ubuntu", "22"))
+    assert os_errors(hv, ["cp1", "w1"], True) == []
+
+
+def test_hosts_without_facts_are_not_compared():
+    hv = dict(_hosts(cp1=("Debian", "12")), localhost={})
+    assert os_errors(hv, ["cp1", "localhost", "unknown"]) == []
+
+
+# --- cluster_errors ---------------------------------------------------------------------------------
+
+RUNNING = """apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.36.3
+networking:
+  podSubnet: 10.244.0.0/16
+  serviceSubnet: 10.96.0.0/12
+"""
+SETTINGS = {"kubeadm_aws_kubernetes_version": "1.36.3", "kubeadm_aws_pod_subnet": "10.244.0.0/16",
+            "kubeadm_aws_service_subnet": "10.96.0.0/12"}
+
+
+def _node(name, kubelet):
+    return {"metadata": {"name": name}, "status": {"nodeInfo": {"kubeletVersion": kubelet}}}
+
+
+def test_matching_cluster_passes():
+    assert cluster_errors(SETTINGS, RUNNING, [_node("cp1", "v1.36.3"), _node("w1", "v1.36.3")]) == []
+
+
+def test_no_cluster_nothing_to_compare():
+    assert cluster_errors(dict(SETTINGS, kubeadm_aws_kubernetes_version="1.37.0"), "", [], None) == []
+
+
+def test_newer_version_points_to_the_upgrade_playbook():
+    (msg,) = cluster_errors(dict(SETTINGS, kubeadm_aws_kubernetes_version="1.37.0"), RUNNING, [_node("cp1", "v1.36.3")])
+    assert "kubeadm_aws_kubernetes_version 1.37.0 differs from the version the cluster runs, v1.36.3" in msg
+    assert "playbooks/upgrade.yml -e kubeadm_aws_kubernetes_version=1.37.0" in msg
+    assert "kubeadm_aws_kubernetes_version=1.36.3" in msg
+
+
+def test_newer_patch_is_also_refused():
+    (msg,) = cluster_errors(dict(SETTINGS, kubeadm_aws_kubernetes_version="1.36.4"), RUNNING)
+    assert "differs from the version the cluster runs, v1.36.3" in msg
+
+
+def test_older_version_is_a_downgrade():
+    (msg,) = cluster_errors(dict(SETTINGS, kubeadm_aws_kubernetes_version="1.35.2"), RUNNING)
+    assert "a downgrade" in msg and "v1.36.3" in msg
+
+
+def test_version_recorded_in_ssm_when_the_cluster_cannot_be_read():
+    (msg,) = cluster_errors(dict(SETTINGS, kubeadm_aws_kubernetes_version="1.37.0"), None, [], "v1.36.3")
+    assert "v1.36.3 (SSM init/state)" in msg
+
+
+def test_kubelet_newer_than_the_setting():
+    errors = cluster_errors(SETTINGS, RUNNING, [_node("w1", "v1.37.0")])
+    assert any("w1 (v1.37.0)" in e and "newer" in e for e in errors), errors
+
+
+def test_unfinished_upgrade_points_to_the_upgrade_playbook():
+    running = RUNNING.replace("v1.36.3", "v1.37.0")
+    settings = dict(SETTINGS, kubeadm_aws_kubernetes_version="1.37.0")
+    (msg,) = cluster_errors(settings, running, [_node("cp1", "v1.37.0"), _node("w1", "v1.36.3")])
+    assert "w1 (v1.36.3)" in msg and "older" in msg and "playbooks/upgrade.yml" in msg
+
+
+@pytest.mark.parametrize("variable,field,value", [
+    ("kubeadm_aws_pod_subnet", "podSubnet", "10.200.0.0/16"),
+    ("kubeadm_aws_service_subnet", "serviceSubnet", "10.112.0.0/12"),
+])
+def test_another_subnet_than_the_running_one(variable, field, value):
+    (msg,) = cluster_errors(dict(SETTINGS, **{variable: value}), RUNNING)
+    running = "10.244.0.0/16" if field == "podSubnet" else "10.96.0.0/12"
+    assert "%s is %s but the running cluster's %s is %s" % (variable, value, field, running) in msg
+
+
+def test_the_configuration_as_a_dict_and_dual_stack():
+    config = {"kubernetesVersion": "v1.36.3", "networking": {"podSubnet": "10.244.0.0/16,fd00::/56"}}
+    assert cluster_errors(SETTINGS, config) == []
+
+
+def test_not_a_dict_is_an_error():
+    with pytest.raises(AnsibleFilterError):
+        cluster_errors("x", RUNNING)
