@@ -1,9 +1,11 @@
-"""The fault suite: a run stopped half-way, a revoked token, two runs at once, and where secrets end up.
+"""The fault suite: a run stopped half-way, a failed init, a killed join, a revoked token, two runs at
+once, and where secrets end up.
 
 Every test starts from bare lab nodes and an empty moto (fixture bare_lab), injects the fault for real
-(SIGINT to ansible-playbook's process group, `kubeadm token delete` on the cluster, a second
-ansible-playbook at the same time) and checks what an operator sees afterwards: the next run converges,
-the cluster works, SSM holds its records, nothing secret is left where it should not be.
+(SIGINT or SIGKILL to ansible-playbook's process group, kill -9 of kubeadm on a node, `kubeadm token
+delete` on the cluster, a second ansible-playbook at the same time) and checks what an operator sees
+afterwards: the next run converges, the cluster works, SSM holds its records, nothing secret is left
+where it should not be. Throttled AWS calls and bad inputs on a running cluster: test_running_cluster.py.
 On demand: `make faults` (each test brings a cluster up, several minutes each).
 """
 
@@ -14,7 +16,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from conftest import interrupt_at, recap, run_playbook, tags_of, wait_for
+import pytest
+from conftest import docker_exec, interrupt_at, kill_in_container, kill_when, recap, run_playbook, tags_of, wait_for
 
 INIT_TASK = "kubeadm_init : Run kubeadm init"
 JOIN_TASK = "kubeadm_join : Run kubeadm join"
@@ -58,6 +61,72 @@ def test_interrupted_init_then_rerun_converges(bare_lab, core, ssm, lab_env, ins
     is not locked out by the stopped run's init lock, and SSM gets the init state and cp1's record."""
     interrupt_at("site.yml", INIT_TASK, 12)
     _assert_converged(core, ssm, lab_env, instances, "-e", "kubeadm_init_reset_incomplete=true")
+
+
+# The controller dies (SIGKILL to ansible-playbook's process group: no handler, no always: block runs) at
+# several points of a cold site.yml; the same command again converges.
+KILL_POINTS = {
+    # The init lock is taken and the configuration written, kubeadm init has not started.
+    "before-init": ("kubeadm_init : Validate the kubeadm init configuration", 0.0),
+    # kubeadm init has returned; its token, the init state and cp1's record are not written yet.
+    "right-after-init": ("kubeadm_init : Delete the token kubeadm init created", 0.0),
+    # The workers run kubeadm join.
+    "during-joins": (JOIN_TASK, 3.0),
+    # The CNI's manifest is being applied.
+    "during-cni": ("cni : Apply the manifest", 0.0),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_controller_killed_then_rerun_converges(bare_lab, core, ssm, lab_env, instances, point):
+    task, delay = KILL_POINTS[point]
+    kill_when("site.yml", task, delay=delay)
+    _assert_converged(core, ssm, lab_env, instances)
+
+
+def _cp1(instances) -> dict:
+    return next(i for i in instances if tags_of(i)["kubeadm-aws/role"] == "control-plane")
+
+
+def test_failed_init_is_recovered_as_designed(bare_lab, core, ssm, lab_env, instances):
+    """kubeadm init dies on the node after writing admin.conf (kill -9): the run fails; the next run stops
+    with "half-initialised" and changes nothing; with -e kubeadm_init_reset_incomplete=true the host is
+    reset and initialised, and the cluster converges."""
+    cp1 = tags_of(_cp1(instances))["lab/container"]
+    killed: list[str] = []
+    out = kill_when("site.yml", INIT_TASK, delay=0.5, sig=0,
+                    when=lambda: docker_exec(cp1, "test", "-e", "/etc/kubernetes/admin.conf").returncode == 0,
+                    on_kill=lambda: killed.extend(kill_in_container(cp1, "kubeadm")))
+    assert killed, "kubeadm init had ended before it could be killed:\n" + out[-3000:]
+    assert "FAILED" in out or "fatal:" in out, out[-3000:]
+    prefix = f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}"
+    refused = run_playbook("site.yml", "-e", "kubeadm_init_api_wait=10")
+    assert refused.returncode != 0, refused.stdout[-3000:]
+    assert "is half-initialised" in refused.stdout and "kubeadm_init_reset_incomplete=true" in refused.stdout, \
+        refused.stdout[-3000:]
+    assert not ssm.get_parameters(Names=[f"{prefix}/init/state"])["Parameters"], "init/state written for a failed init"
+    _assert_converged(core, ssm, lab_env, instances, "-e", "kubeadm_init_reset_incomplete=true")
+
+
+def test_join_killed_after_kubelet_start_is_redone(bare_lab, core, ssm, lab_env, instances):
+    """kubeadm join is killed on a worker once its kubelet-start phase has written the kubelet's
+    configuration (and the controller with it): the next run finds the node half-joined, resets its
+    remains and joins it again."""
+    workers = [tags_of(i)["lab/container"] for i in instances if tags_of(i)["kubeadm-aws/role"] == "worker"]
+    victim: list[str] = []
+
+    def kubelet_started() -> bool:
+        for c in workers:
+            if docker_exec(c, "test", "-e", "/var/lib/kubelet/config.yaml").returncode == 0:
+                victim.append(c)
+                return True
+        return False
+
+    killed: list[str] = []
+    kill_when("site.yml", JOIN_TASK, when=kubelet_started,
+              on_kill=lambda: killed.extend(kill_in_container(victim[0], "kubeadm")))
+    assert victim, "no worker reached kubelet-start"
+    _assert_converged(core, ssm, lab_env, instances)
 
 
 def test_interrupted_joins_then_rerun_converges(bare_lab, core, ssm, lab_env, instances):
