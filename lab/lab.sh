@@ -346,8 +346,9 @@ stop_service() {
 ensure_moto() {
   [ -x "$VENV/bin/moto_server" ] || die "$VENV/bin/moto_server is missing: run 'make setup'"
   # Bound to all addresses: the controller uses 127.0.0.1, nodes use the network gateway.
+  # moto_server with the Auto Scaling lifecycle hooks moto does not act on (lab/lib/moto_lifecycle.py).
   start_service moto "http://127.0.0.1:$LAB_MOTO_PORT/moto-api/" \
-    "$VENV/bin/moto_server" -H 0.0.0.0 -p "$LAB_MOTO_PORT"
+    "$VENV/bin/python" "$LAB_DIR/lib/moto_lifecycle.py" -H 0.0.0.0 -p "$LAB_MOTO_PORT"
 }
 
 ensure_mirror() {
