@@ -286,6 +286,7 @@ ensure_nodes() {
     case " ${wanted[*]} " in *" $existing "*) ;; *)
       [ "$existing" = kubeadm-aws-lab-smoke ] && continue
       case "$existing" in *-imds) continue ;; esac   # instance metadata: ensure_imds
+      case "$existing" in kubeadm-aws-lab-asg-*) continue ;; esac   # an Auto Scaling group's: lab/lib/asg_launcher.py
       log "removing node $existing (not in the configuration)"
       remove_container "$existing" ;;
     esac
@@ -417,6 +418,31 @@ find_imds_bin() {
 # (<node>-imds) joins the node's network namespace, puts the address on its loopback interface and
 # runs the mock there with the configuration lab/lib/imds_mock.py writes from moto. The node's own
 # file system and processes stay untouched. Recreated when the node, the binary or moto's data change.
+# run_imds NODE BIN CONFIG IMAGE SPEC: (re)start the instance metadata sidecar of one node container.
+run_imds() {
+  local name="$1" bin="$2" cfg="$3" image="$4" spec="$5" sidecar="$1-imds"
+  docker rm -f -v "$sidecar" >/dev/null 2>&1 || true
+  log "starting the instance metadata service of $name ($IMDS_ADDR:80 in its network namespace)"
+  docker run -d --name "$sidecar" --network "container:$name" \
+    --label "$LABEL.lab=1" --label "$LABEL.imds-for=$name" --label "$LABEL.spec=$spec" \
+    --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE \
+    -v "$bin:/usr/local/bin/ec2-metadata-mock:ro" -v "$cfg:/etc/ec2-metadata-mock/config.json:ro" \
+    --entrypoint /bin/sh "$image" -c \
+    "ip addr replace $IMDS_ADDR/32 dev lo && exec /usr/local/bin/ec2-metadata-mock -c /etc/ec2-metadata-mock/config.json -n $IMDS_ADDR -p 80" \
+    >/dev/null
+}
+
+# The instance metadata service of one node container that is no static node (lab/lib/asg_launcher.py):
+# the mock's configuration is written from moto for every lab instance, then this node's sidecar starts.
+cmd_imds_node() {
+  local name="$1" bin
+  bin="$(find_imds_bin)" || die "no ec2-metadata-mock binary (run 'make lab-artifacts')"
+  mkdir -p "$STATE/imds"
+  "$VENV/bin/python" "$LAB_DIR/lib/imds_mock.py" config --out-dir "$STATE/imds" --region "$LAB_REGION" >/dev/null
+  [ -f "$STATE/imds/$name.json" ] || die "moto has no running instance tagged lab/container=$name"
+  run_imds "$name" "$bin" "$STATE/imds/$name.json" "kubeadm-aws-node:$LAB_OS" "asg"
+}
+
 ensure_imds() {
   local bin
   if ! bin="$(find_imds_bin)"; then
@@ -439,19 +465,12 @@ ensure_imds() {
       sha256sum | cut -c1-16)"
     current="$(docker inspect -f "{{ index .Config.Labels \"$LABEL.spec\" }} {{ .State.Running }}" "$sidecar" 2>/dev/null || true)"
     [ "$current" = "$spec true" ] && continue
-    docker rm -f -v "$sidecar" >/dev/null 2>&1 || true
-    log "starting the instance metadata service of $name ($IMDS_ADDR:80 in its network namespace)"
-    docker run -d --name "$sidecar" --network "container:$name" \
-      --label "$LABEL.lab=1" --label "$LABEL.imds-for=$name" --label "$LABEL.spec=$spec" \
-      --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE \
-      -v "$bin:/usr/local/bin/ec2-metadata-mock:ro" -v "$cfg:/etc/ec2-metadata-mock/config.json:ro" \
-      --entrypoint /bin/sh "$image" -c \
-      "ip addr replace $IMDS_ADDR/32 dev lo && exec /usr/local/bin/ec2-metadata-mock -c /etc/ec2-metadata-mock/config.json -n $IMDS_ADDR -p 80" \
-      >/dev/null
+    run_imds "$name" "$bin" "$cfg" "$image" "$spec"
     started+=("$name")
   done < <(node_list)
   local existing
   for existing in $(docker ps -a --filter "label=$LABEL.imds-for" --format '{{.Names}}'); do
+    case "$existing" in kubeadm-aws-lab-asg-*) continue ;; esac   # an Auto Scaling group's node: cmd_imds_node
     case " ${wanted[*]} " in *" $existing "*) ;; *)
       log "removing $existing (its node is not in the configuration)"
       docker rm -f -v "$existing" >/dev/null ;;
@@ -571,6 +590,7 @@ case "${1:-}" in
   run-node) shift; ensure_engine; run_node "$@" ;;   # internal: used by tests/lab
   wait-node) wait_systemd "$2" ;;                    # internal: used by tests/lab
   rm-node) remove_container "$2" ;;                  # internal: used by tests/lab
+  imds-node) cmd_imds_node "$2" ;;                   # internal: used by lab/lib/asg_launcher.py
   smoke) shift; cmd_smoke "$@" ;;
   cluster) shift; cmd_cluster "$@" ;;
   kubeconfig) cmd_kubeconfig ;;

@@ -164,6 +164,8 @@ def ensure(args: argparse.Namespace) -> int:
     by_container: dict[str, dict] = {}
     for inst in lab_instances(ec2):
         tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+        if "aws:autoscaling:groupName" in tags:  # an Auto Scaling group's instance: lab/lib/asg_launcher.py
+            continue
         container = tags.get(LAB_TAG)
         if container in by_container:  # duplicate (should not happen): keep one
             ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
