@@ -299,6 +299,9 @@ def kubespray_vars() -> dict:
         "eviction_hard": {"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%",
                           "nodefs.inodesFree": "2%"},
         "containerd_extra_runtime_args": {"restrict_oom_score_adj": True},
+        # Its preinstall pings each node's access_ip, but installs ping (iputils-ping) only when
+        # main_access_ip is known before its network facts are gathered, which it is not here.
+        "ping_access_ip": False,
     }
 
 
