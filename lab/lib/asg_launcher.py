@@ -66,6 +66,19 @@ def pull_mode_mounts() -> list[str]:
     return ["-v", f"{venv}:{venv}:ro", "-v", f"{python_home}:{python_home}:ro", "-v", f"{REPO}:{COLLECTION_IN_NODE}:ro"]
 
 
+def attach_template_profile(ec2, inst: dict) -> None:
+    """EC2 launches an instance with its launch template's instance profile; moto does not: associate it."""
+    tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+    template_id, version = tags.get("aws:ec2launchtemplate:id"), tags.get("aws:ec2launchtemplate:version")
+    if not template_id or inst.get("IamInstanceProfile"):
+        return
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=[version or "$Latest"])[
+        "LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    profile = data.get("IamInstanceProfile") or {}
+    if profile:
+        ec2.associate_iam_instance_profile(IamInstanceProfile=profile, InstanceId=inst["InstanceId"])
+
+
 def start_machine(ec2, inst: dict, user_data: str, image: str) -> str:
     name = PREFIX + inst["InstanceId"]
     pull = "self_join" in user_data
@@ -75,6 +88,7 @@ def start_machine(ec2, inst: dict, user_data: str, image: str) -> str:
     lab_sh("run-node", name, inst["PrivateIpAddress"], image, "asg", *extra)
     lab_sh("wait-node", name)
     ec2.create_tags(Resources=[inst["InstanceId"]], Tags=[{"Key": LAB_TAG, "Value": name}])
+    attach_template_profile(ec2, inst)
     lab_sh("imds-node", name)
     emit("started", instance_id=inst["InstanceId"], container=name, ip=inst["PrivateIpAddress"],
          dns=inst["PrivateDnsName"], pull=pull)

@@ -169,6 +169,9 @@ def test_03_a_failed_join_abandons_the_launch(group, launcher, autoscaling, ec2,
     # the scale-in job lets it go at once.
     scale_to(autoscaling, len(before))
     assert states(autoscaling)[replacement[0]] == "Terminating:Wait"
+    # The lab inventory reaches an instance through its lab/container tag, which the launcher sets once
+    # its machine runs (on EC2 the instance is simply there).
+    wait_for(lambda: tagged(ec2, replacement), timeout=120, interval=1, what="lab/container tag")
     p = run_playbook("scale_in.yml", "-e", "asg_name=%s" % GROUP)
     assert p.returncode == 0, tail(p)
     assert replacement[0] not in states(autoscaling)
