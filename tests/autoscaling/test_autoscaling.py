@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import threading
 import time
@@ -249,3 +250,12 @@ def test_06_pull_mode_joins_with_no_controller_run(group, launcher, autoscaling,
     node = core.read_node(name)
     assert node.metadata.labels.get("lab.sesacthon.io/tier") == "backend"
     assert node.spec.provider_id.endswith("/" + new)
+
+
+@pytest.mark.skipif(not os.environ.get("AUTOSCALING_BENCH"), reason="set AUTOSCALING_BENCH=1 to time 1 and 5 launches")
+def test_07_launch_to_ready_one_and_five(group, launcher, autoscaling, ec2, core, ssm, callback_endpoint, awx, lab_env):
+    """Launch-to-Ready through the callback path: one instance, then five at once (each its own job)."""
+    p = run_playbook("asg.yml", *asg_args(lab_env, ec2, callback_endpoint["url"]))
+    assert p.returncode == 0, tail(p)
+    scale_out(autoscaling, ec2, core, ssm, launcher, callback_endpoint, awx, lab_env, 1, "callback, one")
+    scale_out(autoscaling, ec2, core, ssm, launcher, callback_endpoint, awx, lab_env, 5, "callback, five at once")
