@@ -91,7 +91,11 @@ def check_cluster(expected_nodes: int, image: str) -> dict:
     deadline = time.monotonic() + 240
     ready: list[str] = []
     while time.monotonic() < deadline:
-        nodes = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]
+        got = kubectl("get", "nodes", "-o", "json", check=False)
+        if got.returncode != 0:
+            time.sleep(3)
+            continue
+        nodes = json.loads(got.stdout)["items"]
         ready = [n["metadata"]["name"] for n in nodes if any(
             c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])]
         if len(nodes) == expected_nodes and len(ready) == expected_nodes:
