@@ -152,9 +152,29 @@ def summary(cold: dict, rerun: dict, scale: dict, checks: dict, **extra) -> dict
         "cpu_s": {"cold": cold["cpu"], "rerun": rerun["cpu"], "scale_out": scale["cpu"]},
         "top_tasks_cold": top_tasks(cold),
         "top_tasks_scale_out": top_tasks(scale),
+        "roles_cold": role_seconds(cold),
+        "roles_rerun": role_seconds(rerun),
+        "roles_scale_out": role_seconds(scale),
         **extra,
     }
     return res
+
+
+def role_seconds(result: dict, n: int = 12) -> list[tuple[str, float]]:
+    """Where the time goes, per role (or play, for tasks outside roles): the summed wall time of
+    its tasks, largest first."""
+    per: dict[str, float] = {}
+    for play in result["plays"]:
+        for task in play["tasks"]:
+            d = task["task"].get("duration", {})
+            if "start" not in d or "end" not in d:
+                continue
+            s = dt.datetime.fromisoformat(d["start"].rstrip("Z"))
+            e = dt.datetime.fromisoformat(d["end"].rstrip("Z"))
+            name = task["task"]["name"]
+            key = name.partition(" : ")[0] if " : " in name else f"play: {play['play']['name']}"
+            per[key] = per.get(key, 0.0) + (e - s).total_seconds()
+    return [(k, round(v, 1)) for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:n]]
 
 
 def top_tasks(result: dict, n: int = 12) -> list[tuple[str, float]]:
