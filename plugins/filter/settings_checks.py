@@ -292,6 +292,18 @@ def _subnet_errors(settings, networking, source):
     return errors
 
 
+def cluster_version(cluster_configuration=None, recorded_version=None):
+    """The Kubernetes version a running cluster runs, as ``X.Y.Z`` (``""`` when there is no cluster to read).
+
+    ``cluster_configuration``: kube-system/kubeadm-config's ``ClusterConfiguration`` (YAML text or a dict), whose
+    ``kubernetesVersion`` ``kubeadm upgrade apply`` moves; ``recorded_version``: SSM init/state's
+    ``kubernetes_version``, used when the ClusterConfiguration could not be read.
+    """
+    config = _as_mapping(cluster_configuration, "the ClusterConfiguration")
+    version = _version(config.get("kubernetesVersion")) or _version(recorded_version)
+    return "%d.%d.%d" % version if version else ""
+
+
 def cluster_errors(settings, cluster_configuration=None, nodes=None, recorded_version=None):
     """Settings the run cannot apply to the running cluster, each message naming the variable and both values.
 
@@ -323,4 +335,5 @@ class FilterModule(object):
             "inventory_errors": inventory_errors,
             "os_errors": os_errors,
             "cluster_errors": cluster_errors,
+            "cluster_version": cluster_version,
         }

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from conftest import PREFIX, lab_counts, nodes, ready, run_playbook, tail, wait_for
 
 NEW = "ip-10-213-0-22.ec2.internal"
 
 
-@pytest.mark.xfail(strict=True, reason="joins do not read the cluster's version from SSM yet (kube_packages/kubeadm_join, "
-                                       "see docs/operations.md); remove this marker when they do")
 def test_a_worker_joined_after_the_upgrade_gets_the_cluster_version(core, ssm):
     version = json.loads(ssm.get_parameter(Name=PREFIX + "/init/state")["Parameter"]["Value"])["kubernetes_version"]
     p = run_playbook("join_workers.yml", "--limit", NEW, env=lab_counts())

@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 from ansible.errors import AnsibleFilterError  # noqa: E402
-from settings_checks import cluster_errors, go_duration_seconds, inventory_errors, os_errors, settings_errors  # noqa: E402
+from settings_checks import cluster_errors, cluster_version, go_duration_seconds, inventory_errors, os_errors, settings_errors  # noqa: E402
 
 GOOD = {
     "kubeadm_aws_token_ttl": "2h",
@@ -187,3 +187,22 @@ def test_the_configuration_as_a_dict_and_dual_stack():
 def test_not_a_dict_is_an_error():
     with pytest.raises(AnsibleFilterError):
         cluster_errors("x", RUNNING)
+
+
+# --- cluster_version --------------------------------------------------------------------------------
+
+
+def test_cluster_version_prefers_the_kubeadm_config_over_the_ssm_record():
+    assert cluster_version("kubernetesVersion: v1.37.2\n", "v1.36.3") == "1.37.2"
+    assert cluster_version({"kubernetesVersion": "v1.36.3"}) == "1.36.3"
+
+
+def test_cluster_version_falls_back_to_the_ssm_record_and_is_empty_without_a_cluster():
+    assert cluster_version("", "v1.36.3") == "1.36.3"
+    assert cluster_version(None, "1.35.2") == "1.35.2"
+    assert cluster_version("", "") == "" and cluster_version(None, None) == ""
+
+
+def test_cluster_version_refuses_a_configuration_that_is_not_a_mapping():
+    with pytest.raises(AnsibleFilterError):
+        cluster_version("- a list\n")
