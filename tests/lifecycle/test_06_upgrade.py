@@ -49,7 +49,7 @@ def workload(k8s):
                                                         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}})
     core.create_namespaced_service(NS, {"metadata": {"name": "probe"},
                                         "spec": {"selector": labels, "ports": [{"port": 6379, "targetPort": 6379}]}})
-    wait_for(lambda: (apps.read_namespaced_deployment(NS, "probe").status.ready_replicas or 0) == 3, timeout=300,
+    wait_for(lambda: (apps.read_namespaced_deployment("probe", NS).status.ready_replicas or 0) == 3, timeout=300,
              what="the probe Deployment ready")
     yield core.read_namespaced_service("probe", NS).spec.cluster_ip
     core.delete_namespace(NS)
