@@ -529,7 +529,14 @@ cmd_down() {
         log "WARNING: keeping network $LAB_NETWORK: other containers use it: $users"
       else
         log "removing network $LAB_NETWORK"
-        docker network rm "$LAB_NETWORK" >/dev/null
+        # Right after `docker rm -f` the engine may still hold an endpoint of a removed container
+        # ("has active endpoints"): give it a few seconds.
+        local try
+        for try in 1 2 3 4 5 6; do
+          docker network rm "$LAB_NETWORK" >/dev/null 2>&1 && break
+          [ "$try" -lt 6 ] || docker network rm "$LAB_NETWORK" >/dev/null
+          sleep 2
+        done
       fi
     fi
   fi
