@@ -24,8 +24,9 @@ REPO = cluster.REPO
 
 
 def lab_sh(*args: str, **env: str) -> None:
-    subprocess.run([str(REPO / "lab" / "lab.sh"), *args], check=True, env={**os.environ, **env},
-                   capture_output=True, text=True)
+    p = subprocess.run([str(REPO / "lab" / "lab.sh"), *args], env={**os.environ, **env},
+                       capture_output=True, text=True)
+    assert p.returncode == 0, f"lab/lab.sh {' '.join(args)} failed ({p.returncode}):\n{(p.stdout + p.stderr)[-3000:]}"
 
 
 @pytest.fixture()
