@@ -252,6 +252,14 @@ def sha256(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def node_nofile_limit() -> int:
+    """The hard RLIMIT_NOFILE inside a lab node container (the sandbox's), 65535 when unknown."""
+    got = subprocess.run(["docker", "exec", "kubeadm-aws-lab-cp1", "sh", "-c", "ulimit -Hn"], capture_output=True,
+                         text=True)
+    out = got.stdout.strip()
+    return int(out) if got.returncode == 0 and out.isdigit() else 65535
+
+
 def kubespray_vars() -> dict:
     """kubespray's inventory variables for the lab: every change from its defaults, with why."""
     m = CACHE / "mirror"
@@ -323,6 +331,10 @@ def kubespray_vars() -> dict:
         "eviction_hard": {"memory.available": "100Mi", "nodefs.available": "2%", "imagefs.available": "2%",
                           "nodefs.inodesFree": "2%"},
         "containerd_extra_runtime_args": {"restrict_oom_score_adj": True},
+        # kubespray's base runtime spec raises every container's RLIMIT_NOFILE to 65535; a process
+        # without CAP_SYS_RESOURCE cannot raise its hard limit, so runc fails with "error setting
+        # rlimit type 7" above the node container's own limit (20000 here): cap it there.
+        "containerd_base_runtime_spec_rlimit_nofile": min(65535, node_nofile_limit()),
         # Its preinstall pings each node's access_ip, but installs ping (iputils-ping) only when
         # main_access_ip is known before its network facts are gathered, which it is not here.
         "ping_access_ip": False,
