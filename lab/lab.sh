@@ -532,9 +532,13 @@ cmd_down() {
         # Right after `docker rm -f` the engine may still hold an endpoint of a removed container
         # ("has active endpoints"): give it a few seconds.
         local try
+        # An endpoint the engine never released (a container killed mid-way) keeps the network forever:
+        # leave it then (`up` reuses it) rather than fail the teardown.
         for try in 1 2 3 4 5 6; do
           docker network rm "$LAB_NETWORK" >/dev/null 2>&1 && break
-          [ "$try" -lt 6 ] || docker network rm "$LAB_NETWORK" >/dev/null
+          if [ "$try" -eq 6 ]; then
+            log "WARNING: keeping network $LAB_NETWORK: the Docker engine still holds an endpoint on it ($(docker network rm "$LAB_NETWORK" 2>&1 | tail -1))"
+          fi
           sleep 2
         done
       fi
