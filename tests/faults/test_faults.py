@@ -54,6 +54,8 @@ def _assert_converged(core, ssm, lab_env, instances, *args: str) -> None:
     for i in instances:
         leftover = _docker(tags_of(i)["lab/container"], "test", "-e", "/etc/kubernetes/kubeadm/join.yaml")
         assert leftover.returncode != 0, f"{i['PrivateDnsName']} keeps join.yaml (it holds the token)"
+        leftover = _docker(tags_of(i)["lab/container"], "test", "-e", "/etc/kubernetes/kubeadm/init.yaml")
+        assert leftover.returncode != 0, f"{i['PrivateDnsName']} keeps init.yaml (it holds the init token)"
 
 
 def test_interrupted_init_then_rerun_converges(bare_lab, core, ssm, lab_env, instances):
