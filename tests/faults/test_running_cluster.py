@@ -150,6 +150,34 @@ def test_bad_input_on_a_running_cluster_changes_nothing(throttled_cluster, clust
         assert worker["PrivateDnsName"] in out, "the message does not name the host"
 
 
+def test_a_join_material_lock_left_by_a_dead_run_is_taken_over(throttled_cluster, lab_env, ssm):
+    """A run died holding the join-material lock (the record it wrote, with the default 3-minute life):
+    the token rotation run next waits behind it, takes it over once it lapses, replaces the token and
+    leaves no lock behind."""
+    import datetime
+    import time
+    import uuid
+
+    assert throttled_cluster["cold"].returncode == 0, "the cluster of this module was not built"
+    prefix = f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}"
+    lock = f"{prefix}/locks/join-material/lock"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    ssm.put_parameter(Name=lock, Type="String", Overwrite=False, Value=json.dumps({
+        "schema": 1, "holder": "dead-controller/20261201T000000Z-1", "lock_id": uuid.uuid4().hex,
+        "acquired_at": now.strftime(stamp), "expires_at": (now + datetime.timedelta(minutes=3)).strftime(stamp)}))
+    before = json.loads(ssm.get_parameter(Name=f"{prefix}/join/worker", WithDecryption=True)["Parameter"]["Value"])
+    t0 = time.monotonic()
+    # A minimum life longer than the token's: this rotation replaces it, so it needs the lock.
+    p = run_playbook("rotate_join_material.yml", "-e", "join_material_min_ttl=100d")
+    waited = time.monotonic() - t0
+    assert p.returncode == 0, p.stdout[-4000:]
+    after = json.loads(ssm.get_parameter(Name=f"{prefix}/join/worker", WithDecryption=True)["Parameter"]["Value"])
+    assert after["token"] != before["token"], "the token was not replaced"
+    assert not ssm.get_parameters(Names=[lock])["Parameters"], "the lock is still held"
+    assert waited < 300, f"the run waited {waited:.0f} s"
+
+
 def test_the_cluster_still_converges_after_the_bad_inputs(throttled_cluster, lab_env, ssm):
     """After the table, the settings as they are change nothing (no input above left a trace)."""
     assert throttled_cluster["cold"].returncode == 0, "the cluster of this module was not built"
