@@ -13,6 +13,8 @@ log() { printf '>> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 down() { tests/lifecycle/lb.sh stop; lab/lab.sh down; }
 [ "${KEEP:-0}" = 1 ] || trap down EXIT
 t0=$SECONDS
+log "the next Kubernetes version's artifacts (cached)"
+(set -a; . lab/versions.env; KUBE_VERSIONS="$KUBE_VERSION $KUBE_NEXT_VERSION" lab/build-artifacts.sh)
 log "lab from scratch"; lab/lab.sh down; lab/lab.sh up; tests/lifecycle/lb.sh start
 # shellcheck source=lab/lab.env
 . lab/lab.env
