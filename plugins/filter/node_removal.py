@@ -11,6 +11,8 @@
   plugins/module_utils/etcd.py, shared with the etcd_cluster module), or an empty string.
 * ``drain_blocking_pods``: the pods still on a node that a drain has to move (neither DaemonSet pods nor
   static pods nor finished pods), as ``namespace/name``.
+* ``stale_node_records``: the SSM node records whose EC2 instance no longer exists (terminated without the
+  scale-in hook, a spot interruption), to be deleted.
 
 Documentation of each filter: the ``<filter name>.yml`` files next to this one.
 """
@@ -140,10 +142,31 @@ def drain_blocking_pods(pods):
     return sorted(out)
 
 
+def stale_node_records(records, instances):
+    """The node records whose ``instance_id`` is not one of ``instances`` (the cluster's instances that still
+    exist). A record without an instance ID is never taken as stale."""
+    live = set()
+    for inst in _list(instances, "instances"):
+        if isinstance(inst, Mapping):
+            live.add(inst.get("instance_id") or inst.get("InstanceId") or "")
+        elif isinstance(inst, str):
+            live.add(inst)
+    live.discard("")
+    stale = []
+    for rec in _list(records, "records"):
+        if not isinstance(rec, Mapping):
+            raise AnsibleFilterError("stale_node_records: a record is not a dict: %r" % (rec,))
+        instance_id = rec.get("instance_id") or ""
+        if instance_id and instance_id not in live:
+            stale.append(dict(rec))
+    return stale
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "removal_target": removal_target,
             "etcd_removal_problem": etcd_removal_problem,
             "drain_blocking_pods": drain_blocking_pods,
+            "stale_node_records": stale_node_records,
         }

@@ -121,7 +121,8 @@ def test_the_provider_id_the_collection_set_is_kept(core, instances):
 def test_an_instance_terminated_in_ec2_loses_its_node(core, ec2, ssm, lab_env, instances, external):
     """The controller's node lifecycle controller deletes the Node of a terminated instance (the base of
     scale-in): a worker this test adds is joined, initialised by the controller, then its instance is
-    terminated in EC2 (moto) and its machine stops, and its Node goes away with nobody deleting it."""
+    terminated in EC2 (moto) and its machine stops, and its Node goes away with nobody deleting it; the next
+    run deletes its SSM node record."""
     if not external:
         pytest.skip("no cloud controller manager: nothing deletes the Node of a terminated instance")
     with added_worker(ec2, instances) as (new, count):
@@ -143,6 +144,13 @@ def test_an_instance_terminated_in_ec2_loses_its_node(core, ec2, ssm, lab_env, i
             # NotReady after the node monitor grace period, then the lifecycle controller checks EC2.
             wait_for(lambda: _node(core, name) is None, timeout=300, interval=5,
                      what=f"the cloud controller manager to delete node {name}")
+            # Its SSM node record goes with the next run (here a worker-only run limited to another worker).
+            assert ssm.get_parameters(Names=[status_parameter])["Parameters"], "the join wrote no record"
+            other = next(i["PrivateDnsName"] for i in instances if tags_of(i)["kubeadm-aws/role"] == "worker")
+            p = run_playbook("join_workers.yml", "--limit", other)
+            assert p.returncode == 0, p.stdout[-4000:]
+            assert not ssm.get_parameters(Names=[status_parameter])["Parameters"], \
+                f"the record of terminated {name} is still in SSM"
         finally:
             if _node(core, name) is not None:
                 core.delete_node(name)

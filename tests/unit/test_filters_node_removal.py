@@ -120,3 +120,31 @@ def test_drain_blocking_pods(f):
     assert f.drain_blocking_pods([]) == [] and f.drain_blocking_pods(None) == []
     with pytest.raises(AnsibleFilterError, match="expects Pod objects"):
         f.drain_blocking_pods(["x"])
+
+
+# ------------------------------------------------------------------------------------------------
+# stale_node_records
+# ------------------------------------------------------------------------------------------------
+def test_stale_records_are_those_whose_instance_is_gone(f):
+    records = [{"node_name": W1, "instance_id": "i-1", "status": "joined"},
+               {"node_name": W2, "instance_id": "i-2", "status": "failed"},
+               {"node_name": CP1, "instance_id": "i-3", "status": "joined"}]
+    instances = [{"instance_id": "i-1", "state": {"name": "running"}}, {"instance_id": "i-3"}]
+    assert [r["node_name"] for r in f.stale_node_records(records, instances)] == [W2]
+
+
+def test_stale_records_take_ids_or_describe_instances_shapes(f):
+    records = [{"node_name": W1, "instance_id": "i-1"}, {"node_name": W2, "instance_id": "i-2"}]
+    assert f.stale_node_records(records, ["i-1", {"InstanceId": "i-2"}]) == []
+    assert [r["node_name"] for r in f.stale_node_records(records, [])] == [W1, W2]
+
+
+def test_a_record_without_an_instance_id_is_never_stale(f):
+    assert f.stale_node_records([{"node_name": W1}, {"node_name": W2, "instance_id": ""}], []) == []
+
+
+def test_stale_records_refuse_what_is_not_a_list_of_records(f):
+    with pytest.raises(AnsibleFilterError):
+        f.stale_node_records("i-1", [])
+    with pytest.raises(AnsibleFilterError):
+        f.stale_node_records(["ip-10-0-0-1"], [])
