@@ -397,19 +397,19 @@ build_debs() {
   local kbin; kbin="$(kube_out "$kv")/bin"
   local v="${kv#v}-$DEB_REV" tmp="$out/tmp"
   rm -rf "$out"; mkdir -p "$out/amd64" "$tmp"
-  local min="${kv#v}"; min="${min%.*}.0"
   # kubelet: binary, systemd unit, manifests directory; enabled and started like upstream's
   install -D -m0755 "$kbin/kubelet" "$tmp/kubelet/usr/bin/kubelet"
   install -D -m0644 "$BUILD_DIR/deb/kubelet.service" "$tmp/kubelet/usr/lib/systemd/system/kubelet.service"
   install -d "$tmp/kubelet/etc/kubernetes/manifests"
-  mkdeb "$out/amd64" kubelet "$v" "iptables (>= 1.4.21), iproute2, mount, util-linux, ethtool, ebtables, socat, conntrack" \
+  # shellcheck source=build/deb/depends.env
+  . "$BUILD_DIR/deb/depends.env"
+  mkdeb "$out/amd64" kubelet "$v" "$KUBELET_DEPENDS" \
     "Node agent for Kubernetes clusters" "$tmp/kubelet" "$BUILD_DIR/deb/kubelet"
   install -D -m0755 "$kbin/kubectl" "$tmp/kubectl/usr/bin/kubectl"
   mkdeb "$out/amd64" kubectl "$v" "" "Command-line utility for interacting with a Kubernetes cluster" "$tmp/kubectl"
   install -D -m0755 "$kbin/kubeadm" "$tmp/kubeadm/usr/bin/kubeadm"
   install -D -m0644 "$BUILD_DIR/deb/10-kubeadm.conf" "$tmp/kubeadm/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"
-  mkdeb "$out/amd64" kubeadm "$v" \
-    "kubelet (>= $min), kubectl (>= $min), kubernetes-cni (>= 1.2.0), cri-tools (>= 1.30.0)" \
+  mkdeb "$out/amd64" kubeadm "$v" "$KUBEADM_DEPENDS" \
     "Command-line utility for administering a Kubernetes cluster" "$tmp/kubeadm" "$BUILD_DIR/deb/kubeadm"
   local f
   mkdir -p "$tmp/cni/opt/cni/bin"
