@@ -119,7 +119,7 @@ class Proxy(object):
         self._fail_first = {}
         self._fail_after = {}
 
-    def hold(self, action, parties, timeout=30):
+    def hold(self, action, parties, timeout=120):
         """Hold the first ``parties`` calls of ``action`` until all of them have arrived, then let them
         through together (later calls pass straight away).
 
