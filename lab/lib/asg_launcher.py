@@ -112,8 +112,7 @@ def run_user_data(name: str, instance_id: str, user_data: str, pull: bool) -> No
         # lab/lab-vars.yml reads the lab's settings from the environment; from a node, moto is at the gateway.
         lab = {k: v for k, v in os.environ.items() if k.startswith("LAB_")}
         lab.update({"LAB_REPO_DIR": COLLECTION_IN_NODE, "AWS_ENDPOINT_URL": os.environ["LAB_MOTO_URL_FROM_NODES"],
-                    "PATH": f"{venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "HOME": "/root", "ANSIBLE_LOCAL_TEMP": "/root/.ansible/tmp"})
+                    "PATH": f"{venv_bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
         for k, v in lab.items():
             env += ["-e", f"{k}={v}"]
     script = ("install -m 0700 /var/lib/cloud/instance/user-data.txt /var/lib/cloud/instance/scripts/part-001 && "
