@@ -566,11 +566,14 @@ cmd_smoke() {
   exec "$VENV/bin/python" -m pytest -v -p no:cacheprovider tests/lab "$@"
 }
 
-# The lab cluster: playbooks/site.yml with the lab inventory and lab/lab-vars.yml, nothing more.
+# The lab cluster: playbooks/site.yml with the lab inventory and lab/lab-vars.yml (and lab/no-ccm-vars.yml
+# with LAB_CLOUD_PROVIDER=none), nothing more.
 cmd_cluster() {
   cd "$REPO"
   export ANSIBLE_CONFIG="$REPO/ansible.cfg"
-  "$VENV/bin/ansible-playbook" -i inventory/lab.aws_ec2.yml playbooks/site.yml -e @lab/lab-vars.yml "$@"
+  local variant=()
+  if [ "${LAB_CLOUD_PROVIDER:-}" = none ]; then variant=(-e @lab/no-ccm-vars.yml); fi
+  "$VENV/bin/ansible-playbook" -i inventory/lab.aws_ec2.yml playbooks/site.yml -e @lab/lab-vars.yml "${variant[@]}" "$@"
   # shellcheck disable=SC1091
   . "$REPO/lab/versions.env"
   "$KUBEADM_AWS_CACHE/build/kubernetes-$KUBE_VERSION/bin/kubectl" --kubeconfig "$STATE/admin.conf" get nodes -o wide

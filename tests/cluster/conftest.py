@@ -85,12 +85,20 @@ def tags_of(instance: dict) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
 
 
+def lab_vars_args() -> list[str]:
+    """The lab's variables: lab/lab-vars.yml, and lab/no-ccm-vars.yml in the LAB_CLOUD_PROVIDER=none variant."""
+    args = ["-e", f"@{REPO / 'lab' / 'lab-vars.yml'}"]
+    if os.environ.get("LAB_CLOUD_PROVIDER", _lab_env().get("LAB_CLOUD_PROVIDER")) == "none":
+        args += ["-e", f"@{REPO / 'lab' / 'no-ccm-vars.yml'}"]
+    return args
+
+
 def run_playbook(playbook: str, *args: str, env: dict | None = None, timeout: int = 1800) -> subprocess.CompletedProcess:
     """ansible-playbook against the lab inventory with the lab's variables, as lab/lab.sh runs it."""
     cmd = [
         str(REPO / ".venv" / "bin" / "ansible-playbook"),
         "-i", str(REPO / "inventory" / "lab.aws_ec2.yml"),
-        "-e", f"@{REPO / 'lab' / 'lab-vars.yml'}",
+        *lab_vars_args(),
         str(REPO / "playbooks" / playbook),
         *args,
     ]

@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import lab_vars_args
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = "playbooks/argocd.yml"
@@ -165,8 +166,7 @@ def run_playbook(lab_env, tmp_path: Path, variables: dict, name: str) -> subproc
         "-i",
         "inventory/lab.aws_ec2.yml",
         PLAYBOOK,
-        "-e",
-        "@lab/lab-vars.yml",
+        *lab_vars_args(),
         "-e",
         f"@{vars_file}",
     ]
