@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, sesacthon platform team
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """``redact_secrets``: hide kubeadm's secrets in text that is shown or stored (an error recorded in SSM,
-a failure message): bootstrap tokens (``abcdef.0123456789abcdef``), certificate keys (64 hex digits,
+a failure message): bootstrap tokens (``[a-z0-9]{6}.[a-z0-9]{16}``), certificate keys (64 hex digits,
 also as ``certificateKey: <hex>`` or ``--certificate-key <hex>``) and PEM private keys.
 
 Documentation: ``redact_secrets.yml`` next to this file.
