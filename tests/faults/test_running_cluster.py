@@ -8,7 +8,10 @@ RequestLimitExceeded) and the tests after it reuse that cluster.
 
 from __future__ import annotations
 
+import datetime
 import json
+import time
+import uuid
 
 import pytest
 from conftest import (
@@ -154,10 +157,6 @@ def test_a_join_material_lock_left_by_a_dead_run_is_taken_over(throttled_cluster
     """A run died holding the join-material lock (the record it wrote, with the default 3-minute life):
     the token rotation run next waits behind it, takes it over once it lapses, replaces the token and
     leaves no lock behind."""
-    import datetime
-    import time
-    import uuid
-
     assert throttled_cluster["cold"].returncode == 0, "the cluster of this module was not built"
     prefix = f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}"
     lock = f"{prefix}/locks/join-material/lock"
