@@ -22,6 +22,8 @@ description:
     C(PutParameter) per node whose record changes; SSM has no batch write), so that a play records all
     its nodes from one task instead of one task per host.
   - O(state=query) returns every node of the cluster with a single paginated C(GetParametersByPath) query.
+  - O(state=absent) with O(node_names) deletes several records at once (one C(GetParameters) and one
+    C(DeleteParameters) call per 10 nodes).
   - Error messages are truncated to O(max_error_length) characters and kubeadm bootstrap tokens and
     certificate keys found in them are masked before they are stored.
 author:
@@ -38,8 +40,13 @@ options:
     description:
       - The Kubernetes node name (on EC2 usually the private DNS name, for example C(ip-10-0-0-5.ec2.internal)).
         Characters C(a-z A-Z 0-9 _ . -).
-      - Required unless O(state=query) or O(nodes) is given.
+      - Required unless O(state=query), O(nodes) or O(node_names) is given.
     type: str
+  node_names:
+    description:
+      - With O(state=absent), several nodes whose records to delete instead of O(node_name).
+    type: list
+    elements: str
   status:
     description:
       - The outcome to record. Required with O(state=present) and O(node_name).
@@ -167,9 +174,15 @@ prefix:
   sample: /kubeadm-aws/prod
 parameter:
   description: The SSM parameter of the node.
-  returned: when O(state=present) with O(node_name), or O(state=absent)
+  returned: when O(state=present) with O(node_name), or O(state=absent) with O(node_name)
   type: str
   sample: /kubeadm-aws/prod/nodes/ip-10-0-0-5.ec2.internal
+deleted:
+  description: With O(state=absent) and O(node_names), the node names whose records were (in check mode, would be) deleted.
+  returned: when O(state=absent) with O(node_names)
+  type: list
+  elements: str
+  sample: [ip-10-0-0-5.ec2.internal]
 node:
   description: The stored record of the node (what would be stored, in check mode).
   returned: when O(state=present) with O(node_name)
@@ -204,7 +217,7 @@ node:
     updated_at: "2026-01-31T12:00:00Z"
 previous:
   description: The record before the change (null if there was none).
-  returned: when O(state=present) with O(node_name), or O(state=absent)
+  returned: when O(state=present) with O(node_name), or O(state=absent) with O(node_name)
   type: dict
 results:
   description: With O(nodes), one entry per node in the given order.
@@ -273,10 +286,16 @@ def validate_options(params):
     """Raises KubeadmAwsValidationError naming the option."""
     if params["nodes"] is not None and params["state"] != "present":
         raise KubeadmAwsValidationError("nodes is only used with state=present", "nodes")
+    if params["node_names"] is not None and params["state"] != "absent":
+        raise KubeadmAwsValidationError("node_names is only used with state=absent", "node_names")
     if params["state"] == "present" and params["node_name"] is not None and not params["status"]:
         raise KubeadmAwsValidationError("state=present with node_name needs status", "status")
     if params["state"] != "query":
-        for node_name in [n["node_name"] for n in params["nodes"] or []] or [params["node_name"]]:
+        if params["node_names"] is not None:
+            names = params["node_names"]
+        else:
+            names = [n["node_name"] for n in params["nodes"] or []] or [params["node_name"]]
+        for node_name in names:
             validate_name_segment(node_name, "node_name")
     if params["max_error_length"] < 16:
         raise KubeadmAwsValidationError("max_error_length must be at least 16", "max_error_length")
@@ -342,12 +361,17 @@ def ensure_present(module, client, nodes_path):
 # state=absent
 # --------------------------------------------------------------------------------------------
 def ensure_absent(module, client, nodes_path):
-    """Delete the record of O(node_name) if there is one."""
-    name = node_parameter(nodes_path, module.params["node_name"])
-    current = read_bundles(client, [name])[name]
-    if current is not None and not module.check_mode:
-        delete_parameters(client, [name])
-    return dict(changed=current is not None, parameter=name, previous=current)
+    """Delete the records of O(node_name) or O(node_names) that exist (batched reads and deletes)."""
+    single = module.params["node_names"] is None
+    node_names = [module.params["node_name"]] if single else module.params["node_names"]
+    names = [node_parameter(nodes_path, n) for n in node_names]
+    current = read_bundles(client, names) if names else {}
+    existing = [name for name in names if current[name] is not None]
+    if existing and not module.check_mode:
+        delete_parameters(client, existing)
+    if single:
+        return dict(changed=bool(existing), parameter=names[0], previous=current[names[0]])
+    return dict(changed=bool(existing), deleted=[n for n, name in zip(node_names, names) if name in existing])
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,6 +402,7 @@ def main():
         prefix=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "absent", "query"]),
         node_name=dict(type="str"),
+        node_names=dict(type="list", elements="str"),
         status=dict(type="str", choices=STATUSES),
         nodes=dict(type="list", elements="dict", options=dict(
             node_name=dict(type="str", required=True),
@@ -397,8 +422,8 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
-        mutually_exclusive=[("node_name", "nodes")],
-        required_if=[("state", "present", ["node_name", "nodes"], True), ("state", "absent", ["node_name"])],
+        mutually_exclusive=[("node_name", "nodes"), ("node_name", "node_names"), ("nodes", "node_names")],
+        required_if=[("state", "present", ["node_name", "nodes"], True), ("state", "absent", ["node_name", "node_names"], True)],
     )
     base = {}
     try:

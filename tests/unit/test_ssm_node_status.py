@@ -146,3 +146,25 @@ def test_aws_error_names_the_node_and_the_aws_code(run_module, cluster, proxy):
     proxy.fail("PutParameter", "AccessDeniedException")
     r = run_module(MOD, dict(cluster_name=cluster, node_name="w1", status="joined"))
     assert r.rc != 0 and "/kubeadm-aws/%s/nodes/w1" % cluster in r["msg"]
+
+
+def test_absent_deletes_several_records_in_one_batch(run_module, ssm, cluster, proxy):
+    """node_names: the records that exist are deleted (with one read and one delete for up to 10), the ones that
+    do not are no change; check mode deletes nothing; a bad name is refused naming the option."""
+    for n in ("w1", "w2"):
+        run_module(MOD, dict(cluster_name=cluster, node_name=n, status="joined", role="worker"))
+    names = ["/kubeadm-aws/%s/nodes/%s" % (cluster, n) for n in ("w1", "w2", "w3")]
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", node_names=["w1", "w2", "w3"]), check=True)
+    assert r.rc == 0 and r["changed"] is True and r["deleted"] == ["w1", "w2"]
+    assert len(ssm.get_parameters(Names=names)["Parameters"]) == 2
+    proxy.reset()
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", node_names=["w1", "w2", "w3"]))
+    assert r.rc == 0 and r["changed"] is True and r["deleted"] == ["w1", "w2"]
+    assert ssm.get_parameters(Names=names)["Parameters"] == []
+    assert proxy.count("DeleteParameters") == 1 and proxy.count("GetParameters") == 1
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", node_names=["w1", "w2"]))
+    assert r.rc == 0 and r["changed"] is False and r["deleted"] == []
+    r = run_module(MOD, dict(cluster_name=cluster, state="absent", node_names=["bad name!"]))
+    assert r.rc != 0 and "node_name" in r["msg"]
+    r = run_module(MOD, dict(cluster_name=cluster, state="query", node_names=["w1"]))
+    assert r.rc != 0 and "node_names" in r["msg"]
