@@ -537,12 +537,9 @@ LAB_IMAGE_PREFIX="lab"   # lab CNI images: registry.k8s.io/lab/<name>:<tag>
 STATIC_BASE="kubeadm-aws-lab/static-base:1"
 debian_base() { echo "kubeadm-aws-lab/debian-base:$DEBIAN_SUITE-$(basename "$(rootfs_dir)" | sed 's/.*-//')"; }
 
+# The engine is started in one place, lab/lab.sh (which also installs it when missing).
 docker_ready() {
-  docker info >/dev/null 2>&1 && return
-  log "starting dockerd (log: $CACHE/dockerd.log)"
-  (setsid nohup dockerd >"$CACHE/dockerd.log" 2>&1 </dev/null 9>&- &)   # 9: our lock, not dockerd's
-  local i; for i in $(seq 60); do docker info >/dev/null 2>&1 && return; sleep 1; done
-  die "docker engine did not start; see $CACHE/dockerd.log"
+  docker info >/dev/null 2>&1 || "$HERE/lab.sh" engine 9>&-   # 9: our lock, not dockerd's
 }
 import_bases() {
   if ! docker image inspect "$STATIC_BASE" >/dev/null 2>&1; then

@@ -8,6 +8,7 @@
 #   lab/lab.sh status      what runs
 #   lab/lab.sh smoke       pytest tests/lab: prove the parts are real
 #   lab/lab.sh images      build the node images only (cached by their inputs)
+#   lab/lab.sh engine      start the Docker engine only (the artifact builds need it for images)
 #   lab/lab.sh cluster     (lead) playbooks/site.yml against the lab inventory
 #   lab/lab.sh kubeconfig  (lead) print the lab cluster's admin kubeconfig path
 #
@@ -600,6 +601,7 @@ case "${1:-}" in
   up) lock; cmd_up ;;
   down) lock; cmd_down ;;
   status) cmd_status ;;
+  engine) ensure_engine ;;
   images) lock; ensure_engine; build_node_image "${2:-$LAB_OS}" ;;
   run-node) shift; ensure_engine; run_node "$@" ;;   # internal: used by tests/lab
   wait-node) wait_systemd "$2" ;;                    # internal: used by tests/lab
@@ -608,5 +610,5 @@ case "${1:-}" in
   smoke) shift; cmd_smoke "$@" ;;
   cluster) shift; cmd_cluster "$@" ;;
   kubeconfig) cmd_kubeconfig ;;
-  *) echo "usage: $0 up|down|status|smoke|images [OS]|cluster|kubeconfig" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|smoke|images [OS]|engine|cluster|kubeconfig" >&2; exit 2 ;;
 esac

@@ -135,7 +135,7 @@ step_images() {
     log "images cached: registry.k8s.io/$argo_repo:$ARGOCD_VERSION, registry.k8s.io/$redis_repo:$REDIS_IMAGE_TAG"
     return
   fi
-  docker info >/dev/null 2>&1 || die "the Docker engine does not answer (lab/lab.sh up starts it)"
+  docker info >/dev/null 2>&1 || "$LAB/lab.sh" engine
   step_binary
   local helm="$BUILD/helm-$HELM_VERSION/bin/helm"
   [[ -x "$helm" ]] || die "$helm is missing: run 'make lab-artifacts' first"
