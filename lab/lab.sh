@@ -495,8 +495,15 @@ ensure_imds() {
 # --------------------------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------------------------
+# The Argo CD chart site.yml installs in the lab comes from the shared fixtures (never committed).
+require_fixtures() {
+  local chart="${LAB_ARGOCD_CHART:-$LAB_FIXTURES_DIR/helm-charts/argo-cd}"
+  [ -f "$chart/Chart.yaml" ] || die "the Argo CD chart is not at $chart: set LAB_FIXTURES_DIR to the shared fixtures directory (../shared/fixtures next to the repository), or LAB_ARGOCD_CHART to the chart"
+}
+
 cmd_up() {
   local t0; t0=$(now)
+  require_fixtures
   mkdir -p "$STATE"
   ensure_engine
   ensure_host_limits

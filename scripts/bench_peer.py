@@ -43,7 +43,7 @@ import bench  # noqa: E402  (scripts/bench.py: the shared machinery)
 REPO = bench.REPO
 ENV = bench.ENV
 CACHE = Path(ENV["KUBEADM_AWS_CACHE"])
-TARBALL = Path(os.environ.get("KUBESPRAY_TARBALL", REPO.parent / "shared/fixtures/kubespray/kubespray-46dbdd39.tar.gz"))
+TARBALL = Path(os.environ.get("KUBESPRAY_TARBALL", f"{ENV['LAB_FIXTURES_DIR']}/kubespray/kubespray-46dbdd39.tar.gz"))
 KS_ROOT = CACHE / "kubespray"
 GATEWAY = ENV["LAB_GATEWAY"]
 MIRROR = f"http://{GATEWAY}:{ENV['LAB_MIRROR_PORT']}"
