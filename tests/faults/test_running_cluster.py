@@ -177,6 +177,26 @@ def test_a_join_material_lock_left_by_a_dead_run_is_taken_over(throttled_cluster
     assert waited < 300, f"the run waited {waited:.0f} s"
 
 
+def test_lapsed_join_material_is_not_refreshed_without_a_join(throttled_cluster, lab_env, ssm):
+    """The stored join material has lapsed as far as the run can tell (a minimum remaining life of
+    7,100 s against the 2 h token made minutes ago, the way it looks two hours later): a --check run
+    still passes, and a real run with no node to join refreshes nothing (no token, no certificate
+    upload: the join material in SSM keeps its version) and changes nothing."""
+    assert throttled_cluster["cold"].returncode == 0, "the cluster of this module was not built"
+    prefix = f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}"
+    lapsed = ["-e", "kubeadm_aws_token_min_ttl=7100"]
+    material = {name: version for name, version in ssm_snapshot(ssm, prefix).items() if "/join/" in name}
+    assert f"{prefix}/join/worker" in material, material
+    check = run_playbook("site.yml", "--check", *lapsed)
+    assert check.returncode == 0, check.stdout[-4000:]
+    real = run_playbook("site.yml", *lapsed)
+    assert real.returncode == 0, real.stdout[-4000:]
+    changed = {h: r["changed"] for h, r in recap(real.stdout).items() if r["changed"]}
+    assert not changed, changed
+    after = {name: version for name, version in ssm_snapshot(ssm, prefix).items() if "/join/" in name}
+    assert after == material, "the join material was refreshed although no node joined"
+
+
 def test_the_cluster_still_converges_after_the_bad_inputs(throttled_cluster, lab_env, ssm):
     """After the table, the settings as they are change nothing (no input above left a trace)."""
     assert throttled_cluster["cold"].returncode == 0, "the cluster of this module was not built"
