@@ -497,8 +497,7 @@ ensure_imds() {
 # --------------------------------------------------------------------------------------------
 # The Argo CD chart site.yml installs in the lab comes from the shared fixtures (never committed).
 require_fixtures() {
-  local chart="${LAB_ARGOCD_CHART:-$LAB_FIXTURES_DIR/helm-charts/argo-cd}"
-  [ -f "$chart/Chart.yaml" ] || die "the Argo CD chart is not at $chart: set LAB_FIXTURES_DIR to the shared fixtures directory (../shared/fixtures next to the repository), or LAB_ARGOCD_CHART to the chart"
+  [ -f "$LAB_ARGOCD_CHART/Chart.yaml" ] || die "the Argo CD chart is not at $LAB_ARGOCD_CHART: set LAB_FIXTURES_DIR to the shared fixtures directory (../shared/fixtures next to the repository), or LAB_ARGOCD_CHART to the chart"
 }
 
 cmd_up() {

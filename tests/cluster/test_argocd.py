@@ -130,7 +130,7 @@ def _vars(lab_env, images, **extra) -> dict:
         values["redis"] = {"image": {"repository": f"registry.k8s.io/{REDIS_IMAGE_REPO}", "tag": images["redis"]}}
     data = {
         # The lab's chart (never committed) and helm from the lab mirror.
-        "argocd_chart_ref": f"{lab_env['LAB_FIXTURES_DIR']}/helm-charts/argo-cd",
+        "argocd_chart_ref": lab_env["LAB_ARGOCD_CHART"],
         "argocd_helm_base_url": f"http://{gateway}:{lab_env['LAB_MIRROR_PORT']}/get.helm.sh",
         "argocd_helm_version": lab_env.get("HELM_VERSION", "v3.22.0"),
         "argocd_helm_install_dir": f"{lab_env['KUBEADM_AWS_CACHE']}/helm/{lab_env.get('HELM_VERSION', 'v3.22.0')}",

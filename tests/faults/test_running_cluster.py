@@ -178,15 +178,20 @@ def test_a_join_material_lock_left_by_a_dead_run_is_taken_over(throttled_cluster
 
 
 def test_lapsed_join_material_is_not_refreshed_without_a_join(throttled_cluster, lab_env, ssm):
-    """The stored join material has lapsed as far as the run can tell (a minimum remaining life of
-    7,100 s against the 2 h token made minutes ago, the way it looks two hours later): a --check run
-    still passes, and a real run with no node to join refreshes nothing (no token, no certificate
-    upload: the join material in SSM keeps its version) and changes nothing."""
+    """The stored join material has lapsed as far as the run can tell (a 24 h token lifetime with a
+    minimum remaining life of 86,000 s, against the stored 2 h token: the way it looks two hours later):
+    a --check run still passes, and a real run with no node to join refreshes nothing (no token, no
+    certificate upload: the join material in SSM keeps its version) and changes nothing."""
     assert throttled_cluster["cold"].returncode == 0, "the cluster of this module was not built"
     prefix = f"/kubeadm-aws/{lab_env['LAB_CLUSTER']}"
-    lapsed = ["-e", "kubeadm_aws_token_min_ttl=7100"]
+    min_ttl = 86000
+    lapsed = ["-e", "kubeadm_aws_token_ttl=24h", "-e", f"kubeadm_aws_token_min_ttl={min_ttl}"]
     material = {name: version for name, version in ssm_snapshot(ssm, prefix).items() if "/join/" in name}
     assert f"{prefix}/join/worker" in material, material
+    stored = json.loads(ssm.get_parameter(Name=f"{prefix}/join/worker", WithDecryption=True)["Parameter"]["Value"])
+    expires = datetime.datetime.strptime(stored["token_expires"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    left = (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    assert left < min_ttl, f"the stored token has {left:.0f} s left: it does not look lapsed to the run"
     check = run_playbook("site.yml", "--check", *lapsed)
     assert check.returncode == 0, check.stdout[-4000:]
     real = run_playbook("site.yml", *lapsed)

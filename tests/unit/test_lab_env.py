@@ -19,10 +19,15 @@ def _checkout(root: Path) -> Path:
     return repo
 
 
+def _lab_env(repo: Path, **env: str) -> dict[str, str]:
+    script = f". '{repo}/lab/lab.env' && printf '%s\\n' \"$LAB_FIXTURES_DIR\" \"$LAB_ARGOCD_CHART\""
+    out = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin", "HOME": str(repo), **env},
+                         check=True, capture_output=True, text=True).stdout.splitlines()
+    return {"LAB_FIXTURES_DIR": out[0], "LAB_ARGOCD_CHART": out[1]}
+
+
 def _fixtures_dir(repo: Path, **env: str) -> str:
-    script = f". '{repo}/lab/lab.env' && printf %s \"$LAB_FIXTURES_DIR\""
-    return subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin", "HOME": str(repo), **env},
-                          check=True, capture_output=True, text=True).stdout
+    return _lab_env(repo, **env)["LAB_FIXTURES_DIR"]
 
 
 def test_fixtures_next_to_the_repository(tmp_path):
@@ -43,3 +48,10 @@ def test_the_callers_setting_wins(tmp_path):
     repo = _checkout(tmp_path)
     (tmp_path / "shared" / "fixtures").mkdir(parents=True)
     assert _fixtures_dir(repo, LAB_FIXTURES_DIR="/elsewhere") == "/elsewhere"
+
+
+def test_the_argocd_chart_is_taken_from_the_fixtures_unless_given(tmp_path):
+    repo = _checkout(tmp_path)
+    (tmp_path / "shared" / "fixtures").mkdir(parents=True)
+    assert _lab_env(repo)["LAB_ARGOCD_CHART"] == str(tmp_path / "shared" / "fixtures" / "helm-charts" / "argo-cd")
+    assert _lab_env(repo, LAB_ARGOCD_CHART="/charts/argo-cd")["LAB_ARGOCD_CHART"] == "/charts/argo-cd"
