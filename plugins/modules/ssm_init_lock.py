@@ -215,6 +215,13 @@ lock:
     ttl_seconds:
       description: Seconds left.
       type: int
+    age_seconds:
+      description:
+        - Seconds since it was acquired (0 when the record has no C(acquired_at)). A live holder of the
+          init lock starts C(kubeadm init) within seconds of taking it; a playbook can tell a young lock
+          from one a stopped run left behind by this age.
+      type: int
+      version_added: 0.3.0
 taken_over:
   description: Whether an expired lock of another holder was taken over.
   returned: always
@@ -477,6 +484,8 @@ def lock_view(rec, now):
     facts = expiry_facts(rec.get("expires_at"), now, 0, "lock")
     view["expired"] = facts["lock_expired"]
     view["ttl_seconds"] = facts["lock_ttl_seconds"]
+    acquired = rec.get("acquired_at")
+    view["age_seconds"] = max(int((now - parse_time(acquired, "acquired_at")).total_seconds()), 0) if acquired else 0
     return view
 
 

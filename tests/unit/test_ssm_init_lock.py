@@ -327,3 +327,13 @@ def test_bad_lock_names_and_too_deep_prefixes(run_module, cluster, proxy):
     r = run_module(MOD, dict(cluster_name=cluster, prefix=deep, lock="join-material", holder="h"))
     assert r.rc != 0 and r["field"] == "prefix" and "join-material" in r["msg"]
     assert proxy.count("PutParameter") == 0
+
+
+def test_a_lock_reports_its_age(run_module, ssm, cluster):
+    """age_seconds tells a lock just taken by a live run (kubeadm init not started yet) from one a stopped
+    run left behind: the init role's takeover waits until a lock is that old."""
+    r = run_module(MOD, dict(cluster_name=cluster, holder="run-a", ttl="10m"))
+    assert r["acquired"] is True and 0 <= r["lock"]["age_seconds"] <= 5
+    put_stale_lock(ssm, cluster + "-old")
+    r = run_module(MOD, dict(cluster_name=cluster + "-old", state="query"))
+    assert 7195 <= r["lock"]["age_seconds"] <= 7210 and r["lock"]["expired"] is True
