@@ -119,15 +119,32 @@ def scale_out(autoscaling, ec2, core, ssm, launcher, callback_endpoint, awx, lab
     return ids, info
 
 
-def test_01_user_data_is_a_small_stub_without_secrets(group, ec2, ssm):
+def user_data_of(ec2) -> str:
     version = ec2.describe_launch_template_versions(LaunchTemplateName=GROUP, Versions=["$Latest"])[
         "LaunchTemplateVersions"][0]
-    user_data = base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
-    assert len(user_data.encode()) <= 1024, len(user_data.encode())
-    assert "/api/v2/job_templates/42/callback/" in user_data
-    bundle = json.loads(ssm.get_parameter(Name=PREFIX + "/join/worker", WithDecryption=True)["Parameter"]["Value"])
+    return base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
+
+
+def assert_no_join_material_in(user_data: str, ssm) -> None:
+    """Nothing shaped like a bootstrap token or a CA hash, nor the stored bundle's values once there is one."""
+    assert not re.search(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", user_data), user_data
+    assert not re.search(r"\b[0-9a-f]{64}\b", user_data), user_data
+    try:
+        value = ssm.get_parameter(Name=PREFIX + "/join/worker", WithDecryption=True)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return
+    bundle = json.loads(value)
     assert bundle["token"] not in user_data and bundle["token"].split(".")[1] not in user_data
     assert not any(h.split(":")[-1] in user_data for h in bundle["ca_cert_hashes"])
+
+
+def test_01_user_data_is_a_small_stub_without_secrets(group, ec2, ssm):
+    user_data = user_data_of(ec2)
+    assert len(user_data.encode()) <= 1024, len(user_data.encode())
+    assert "/api/v2/job_templates/42/callback/" in user_data
+    # A cluster without static workers holds no worker bundle before its first join or rotation
+    # (join material is refreshed only when a join will happen); test_02 checks against the bundle again.
+    assert_no_join_material_in(user_data, ssm)
 
 
 def test_02_two_instances_join_concurrently(group, launcher, autoscaling, ec2, core, ssm, callback_endpoint, awx,
@@ -144,6 +161,9 @@ def test_02_two_instances_join_concurrently(group, launcher, autoscaling, ec2, c
         assert any(t.key == "lab.sesacthon.io/dedicated" and t.value == "infra" and t.effect == "NoSchedule"
                    for t in node.spec.taints or [])
         assert record(ssm, name)["status"] == "joined"
+    # The joins published the worker bundle: the user data holds none of it.
+    ssm.get_parameter(Name=PREFIX + "/join/worker")
+    assert_no_join_material_in(user_data_of(ec2), ssm)
 
 
 def test_03_a_failed_join_abandons_the_launch(group, launcher, autoscaling, ec2, ssm, callback_endpoint, awx):
